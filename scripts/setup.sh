@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs what building and running Sickbay needs on Debian 12 / Ubuntu 22.04 and later.
+#
+# Usage: scripts/setup.sh [--test]
+#   (no argument)  build packages (Tauri 2: WebKitGTK 4.1, AppIndicator, ...) and runtime packages
+#   --test         also what the test suites use: busybox-static (scripts/test-image.sh),
+#                  PostgreSQL, a headless X session with a tray and a notification daemon
+#                  (Xvfb, trayer, dunst), WebDriver for WebKitGTK, ImageMagick, xdotool, ...
+#
+# Runs apt-get as root, or through sudo otherwise. Idempotent: when every package is installed
+# already it does not touch apt at all and returns at once.
+set -euo pipefail
+
+BUILD_PACKAGES=(
+    build-essential
+    pkg-config
+    file
+    libssl-dev
+    libwebkit2gtk-4.1-dev
+    libayatana-appindicator3-dev
+    librsvg2-dev
+    libxdo-dev
+)
+RUNTIME_PACKAGES=(
+    libayatana-appindicator3-1
+)
+TEST_PACKAGES=(
+    busybox-static
+    postgresql
+    xvfb
+    xauth
+    dbus-x11
+    dunst
+    libnotify-bin
+    webkit2gtk-driver
+    xterm
+    imagemagick
+    xdotool
+    trayer
+    curl
+    docker-compose
+)
+
+usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; }
+
+with_tests=0
+for arg in "$@"; do
+    case "$arg" in
+        --test) with_tests=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) printf 'setup: unknown argument: %s\n' "$arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+wanted=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
+if [ "$with_tests" -eq 1 ]; then
+    wanted+=("${TEST_PACKAGES[@]}")
+fi
+
+command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 || {
+    printf 'setup: this script needs a Debian or Ubuntu system (dpkg and apt-get)\n' >&2
+    exit 1
+}
+
+# One dpkg-query for all packages; unknown packages only print to stderr.
+declare -A installed=()
+while read -r name status; do
+    if [ "$status" = "install ok installed" ]; then
+        installed["$name"]=1
+    fi
+done < <(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null || true)
+
+missing=()
+for pkg in "${wanted[@]}"; do
+    [ -n "${installed[$pkg]:-}" ] || missing+=("$pkg")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    printf 'setup: all %d packages are installed\n' "${#wanted[@]}"
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    apt() { DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
+elif command -v sudo >/dev/null 2>&1; then
+    apt() { sudo env DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
+else
+    printf 'setup: need root or sudo to install: %s\n' "${missing[*]}" >&2
+    exit 1
+fi
+
+printf 'setup: installing %s\n' "${missing[*]}"
+apt update
+apt install -y "${missing[@]}"
+printf 'setup: done\n'

@@ -1,0 +1,376 @@
+//! The command line: `sickbay watch | status | incidents | doctor`. Parses, loads the
+//! configuration, runs the command and maps failures to exit codes (2: configuration or usage).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigSource, Settings};
+use crate::engine::{self, StatusView};
+use crate::model::Incident;
+use crate::store::Store;
+use crate::{docker, paths};
+
+#[derive(Debug, Parser)]
+#[command(name = "sickbay", version, about = "Keeps your Docker stack alive: watch, heal, escalate.")]
+pub struct Cli {
+    /// Configuration file (default: the platform's config folder, `sickbay/sickbay.toml`).
+    #[arg(long, global = true, env = "SICKBAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Open the dashboard window at start (tray app).
+    #[arg(long, global = true)]
+    pub open_dashboard: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Monitor and heal in the foreground until interrupted.
+    Watch,
+    /// Each container's state, health, restarts, CPU, memory and response time, and the verdict.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The incident history, newest first.
+    Incidents {
+        #[arg(long)]
+        json: bool,
+        /// Only incidents that are not closed.
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Checks what Sickbay needs and says what to do about what is missing.
+    Doctor,
+}
+
+/// An error with the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error = e.into();
+        let code = if error.downcast_ref::<crate::config::ConfigError>().is_some() {
+            2
+        } else {
+            1
+        };
+        Self { code, error }
+    }
+}
+
+pub fn load_settings(cli: &Cli) -> Result<(Settings, ConfigSource), Failure> {
+    Ok(Settings::load(cli.config.as_deref())?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Runs a headless command.
+pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
+    match command {
+        Command::Watch => {
+            let (settings, source) = load_settings(cli)?;
+            let _guard = crate::telemetry::init(Some(&paths::logs_dir()), "info");
+            if let ConfigSource::File(p) = &source {
+                tracing::info!("configuration from {}", p.display());
+            }
+            let store = Store::open(&paths::database_file())?;
+            runtime()?.block_on(engine::run(
+                settings,
+                store,
+                &paths::logs_dir(),
+                shutdown_signal(),
+                None,
+            ))?;
+            Ok(())
+        }
+        Command::Status { json } => {
+            let (settings, _) = load_settings(cli)?;
+            let _guard = crate::telemetry::init(None, "warn");
+            let store = Store::open(&paths::database_file())?;
+            let view = runtime()?.block_on(engine::snapshot(&settings, &store));
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &view)?;
+                writeln!(out)?;
+            } else {
+                print_status(&mut out, &view)?;
+            }
+            Ok(())
+        }
+        Command::Incidents { json, open, limit } => {
+            let _ = load_settings(cli)?;
+            let store = Store::open(&paths::database_file())?;
+            let list = store.incidents(*open, *limit)?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &list)?;
+                writeln!(out)?;
+            } else {
+                print_incidents(&mut out, &list)?;
+            }
+            Ok(())
+        }
+        Command::Doctor => doctor(cli),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (Ctrl+C on Windows).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into())
+}
+
+fn print_status(out: &mut impl Write, v: &StatusView) -> std::io::Result<()> {
+    if !v.docker_reachable {
+        writeln!(out, "verdict: grey (Docker unreachable at {})", v.docker_endpoint)?;
+        if let Some(e) = &v.docker_error {
+            writeln!(out, "  {e}")?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<28} {:<10} {:<10} {:>8} {:>7} {:>9} {:>8}  {:<7} NOTE",
+        "CONTAINER", "STATE", "HEALTH", "RESTARTS", "CPU %", "MEM MB", "HTTP MS", "VERDICT"
+    )?;
+    for c in &v.containers {
+        writeln!(
+            out,
+            "{:<28} {:<10} {:<10} {:>8} {:>7} {:>9} {:>8}  {:<7} {}",
+            c.name,
+            c.state.as_str(),
+            c.health.as_str(),
+            c.restart_count,
+            opt(c.cpu_percent, 1),
+            opt(c.mem_mb, 1),
+            opt(c.response_time_ms, 0),
+            c.verdict.map(|v| v.as_str()).unwrap_or("-"),
+            c.note.as_deref().unwrap_or("")
+        )?;
+    }
+    writeln!(out, "verdict: {}", v.verdict)
+}
+
+fn print_incidents(out: &mut impl Write, list: &[Incident]) -> std::io::Result<()> {
+    if list.is_empty() {
+        return writeln!(out, "no incidents");
+    }
+    writeln!(
+        out,
+        "{:>5}  {:<24} {:<18} {:<15} {:<24} {:<24} {:<6} {:>3}  ACTIONS",
+        "ID", "CONTAINER", "KIND", "STATUS", "OPENED", "CLOSED", "HEALED", "TRY"
+    )?;
+    for i in list {
+        let actions: Vec<String> = i
+            .actions
+            .iter()
+            .map(|a| format!("{}:{}", a.action.as_str(), a.outcome))
+            .collect();
+        writeln!(
+            out,
+            "{:>5}  {:<24} {:<18} {:<15} {:<24} {:<24} {:<6} {:>3}  {}",
+            i.id,
+            i.container,
+            i.kind.as_str(),
+            i.status.as_str(),
+            i.opened_at,
+            i.closed_at.as_deref().unwrap_or("-"),
+            if i.auto_healed { "yes" } else { "no" },
+            i.attempts,
+            actions.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// One line of `doctor`'s report.
+struct Check {
+    ok: bool,
+    essential: bool,
+    what: String,
+    advice: Option<String>,
+}
+
+fn doctor(cli: &Cli) -> Result<(), Failure> {
+    let mut checks = Vec::new();
+    match load_settings(cli) {
+        Ok((_, ConfigSource::File(p))) => checks.push(Check {
+            ok: true,
+            essential: true,
+            what: format!("configuration {} is valid", p.display()),
+            advice: None,
+        }),
+        Ok((_, ConfigSource::Defaults { looked_at })) => checks.push(Check {
+            ok: true,
+            essential: true,
+            what: format!("no configuration file at {}: using the defaults", looked_at.display()),
+            advice: None,
+        }),
+        Err(f) => checks.push(Check {
+            ok: false,
+            essential: true,
+            what: format!("{:#}", f.error),
+            advice: Some("fix the file, or see sickbay.example.toml for every key".into()),
+        }),
+    }
+    let rt = runtime()?;
+    let endpoint = docker::endpoint();
+    match rt.block_on(async {
+        let d = docker::Docker::connect().await?;
+        d.version().await
+    }) {
+        Ok(v) => checks.push(Check {
+            ok: true,
+            essential: true,
+            what: format!(
+                "Docker reachable at {endpoint}: engine {}, API {}",
+                v.version, v.api_version
+            ),
+            advice: None,
+        }),
+        Err(e) => checks.push(Check {
+            ok: false,
+            essential: true,
+            what: e.to_string(),
+            advice: Some(
+                "start the Docker daemon, check that your user may use its socket \
+                 (the `docker` group), or set DOCKER_HOST"
+                    .into(),
+            ),
+        }),
+    }
+    checks.push(match compose_command() {
+        Some(c) => Check {
+            ok: true,
+            essential: false,
+            what: format!("compose available: {c}"),
+            advice: None,
+        },
+        None => Check {
+            ok: false,
+            essential: false,
+            what: "compose not found (neither `docker compose` nor `docker-compose`)".into(),
+            advice: Some("install the Docker Compose plugin or docker-compose".into()),
+        },
+    });
+    let data = paths::data_dir();
+    checks.push(match writable(&data) {
+        Ok(()) => Check {
+            ok: true,
+            essential: true,
+            what: format!("data directory {} is writable", data.display()),
+            advice: None,
+        },
+        Err(e) => Check {
+            ok: false,
+            essential: true,
+            what: format!("data directory {} is not writable: {e}", data.display()),
+            advice: Some("fix its permissions or set SICKBAY_DATA_DIR".into()),
+        },
+    });
+    match Store::open(&paths::database_file()) {
+        Ok(s) => checks.push(Check {
+            ok: true,
+            essential: true,
+            what: format!(
+                "history {} (schema {}, {} incidents)",
+                paths::database_file().display(),
+                s.schema_version().unwrap_or(0),
+                s.count("monitor_incidents").unwrap_or(0)
+            ),
+            advice: None,
+        }),
+        Err(e) => checks.push(Check {
+            ok: false,
+            essential: true,
+            what: e.to_string(),
+            advice: Some("move the file aside; Sickbay starts a new one".into()),
+        }),
+    }
+    let mut out = std::io::stdout().lock();
+    let mut failed = false;
+    for c in &checks {
+        let mark = if c.ok { "ok  " } else if c.essential { "FAIL" } else { "warn" };
+        writeln!(out, "[{mark}] {}", c.what)?;
+        if let Some(a) = &c.advice {
+            writeln!(out, "       → {a}")?;
+        }
+        failed |= !c.ok && c.essential;
+    }
+    if failed {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("some essential checks failed"),
+        });
+    }
+    Ok(())
+}
+
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".sickbay-write-test");
+    std::fs::write(&probe, b"ok")?;
+    std::fs::remove_file(probe)
+}
+
+/// The compose command this machine has: the plugin (`docker compose`) or the old binary.
+pub fn compose_command() -> Option<String> {
+    let works = |cmd: &str, args: &[&str]| {
+        std::process::Command::new(cmd)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    if let Some(v) = works("docker", &["compose", "version", "--short"]) {
+        return Some(format!("docker compose {v}"));
+    }
+    works("docker-compose", &["version", "--short"]).map(|v| format!("docker-compose {v}"))
+}
+
+/// Prints a failure once, with its chain, and returns the exit code.
+pub fn report(f: Failure) -> ExitCode {
+    eprintln!("sickbay: {:#}", f.error);
+    ExitCode::from(f.code)
+}

@@ -1,0 +1,33 @@
+//! Timestamps in the two forms Sickbay writes: UTC RFC 3339 with milliseconds for the
+//! history (sorts as text, one zone everywhere), and local time to the second for the log
+//! files, as the original system wrote them.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Local, SecondsFormat, Utc};
+
+/// `2025-11-20T10:30:00.123Z`
+pub fn utc(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+pub fn utc_now() -> String {
+    utc(SystemTime::now())
+}
+
+/// The UTC stamp of `ago` before now.
+pub fn utc_ago(ago: Duration) -> String {
+    utc(SystemTime::now()
+        .checked_sub(ago)
+        .unwrap_or(SystemTime::UNIX_EPOCH))
+}
+
+/// `2025-11-20T10:30:00`, local time.
+pub fn log_stamp() -> String {
+    Local::now().format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// Parses a stamp written by [`utc`] (or Docker's RFC 3339 times).
+pub fn parse(s: &str) -> Option<SystemTime> {
+    DateTime::parse_from_rfc3339(s).ok().map(SystemTime::from)
+}

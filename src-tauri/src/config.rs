@@ -1,0 +1,541 @@
+//! Configuration: the TOML file → validated [`Settings`], and container labels → per-container
+//! [`Policy`]. Precedence is command line > environment > file > defaults, merged in
+//! [`Settings::load`]. Every error names the file, line and key (or the container and label).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The example configuration shipped with Sickbay (and parsed by a test).
+pub const EXAMPLE_CONFIG: &str = include_str!("../../sickbay.example.toml");
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub monitoring: Monitoring,
+    pub heal: Heal,
+    pub retention: Retention,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Monitoring {
+    /// Seconds between two sweeps of every container.
+    pub interval_seconds: u64,
+    /// Containers inspected at once during a sweep.
+    pub concurrency: usize,
+    /// Timeout of one HTTP probe (`sickbay.health_url`).
+    pub http_timeout_seconds: u64,
+    /// Watch only containers carrying all of these labels (`key=value` or `key`).
+    pub label_selector: Vec<String>,
+    /// A container restarted this many times by Docker within `restart_loop_minutes`
+    /// is in a restart loop.
+    pub restart_loop_restarts: u32,
+    pub restart_loop_minutes: u64,
+}
+
+impl Default for Monitoring {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 30,
+            concurrency: 16,
+            http_timeout_seconds: 5,
+            label_selector: Vec::new(),
+            restart_loop_restarts: 5,
+            restart_loop_minutes: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Heal {
+    /// Off: watch and record, never act.
+    pub enabled: bool,
+    /// Restarts allowed per container within `window_minutes`.
+    pub max_attempts: u32,
+    pub window_minutes: u64,
+    /// CrashLoopBackOff: the wait before a second attempt, doubling up to the maximum.
+    pub backoff_initial_seconds: u64,
+    pub backoff_max_seconds: u64,
+    /// The backoff starts over after a container has been healthy this long.
+    pub backoff_reset_minutes: u64,
+    /// Seconds Docker waits for a graceful stop before killing, on restart.
+    pub stop_timeout_seconds: u64,
+    /// How long a heal has to show a passing check before it counts as failed.
+    pub verify_seconds: u64,
+    /// Restart containers that exited with a non-zero code and have no restart policy.
+    pub restart_crashed: bool,
+}
+
+impl Default for Heal {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_attempts: 3,
+            window_minutes: 15,
+            backoff_initial_seconds: 10,
+            backoff_max_seconds: 300,
+            backoff_reset_minutes: 10,
+            stop_timeout_seconds: 10,
+            verify_seconds: 60,
+            restart_crashed: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// Raw metric samples older than this are rolled up into hourly averages.
+    pub metrics_days: u64,
+    /// Hourly averages and events older than this are deleted.
+    pub history_days: u64,
+    /// `monitor.log` (and the other log files) rotate past this size.
+    pub log_max_mb: u64,
+    /// Rotated log files kept.
+    pub log_keep: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            metrics_days: 7,
+            history_days: 90,
+            log_max_mb: 10,
+            log_keep: 5,
+        }
+    }
+}
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration in {}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ConfigSource {
+    /// No file: built-in defaults.
+    Defaults { looked_at: PathBuf },
+    File(PathBuf),
+}
+
+impl Settings {
+    /// Loads the configuration: `explicit` (from `--config` or `SICKBAY_CONFIG`) must exist;
+    /// the default path may be absent, in which case the defaults apply.
+    pub fn load(explicit: Option<&Path>) -> Result<(Self, ConfigSource), ConfigError> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => (crate::paths::default_config_file(), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((Self::parse(&text, &path)?, ConfigSource::File(path))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok((Self::default(), ConfigSource::Defaults { looked_at: path }))
+            }
+            Err(e) => Err(ConfigError {
+                path,
+                line: None,
+                key: None,
+                message: format!("cannot read the file: {e}"),
+            }),
+        }
+    }
+
+    /// Parses and validates a configuration text; `path` is only used in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let settings: Settings = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => {
+                    let (line, key) = key_at(text, span.start);
+                    (Some(line), key)
+                }
+                None => (None, None),
+            };
+            ConfigError {
+                path: path.to_path_buf(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        settings.validate().map_err(|(section, key, message)| ConfigError {
+            path: path.to_path_buf(),
+            line: locate(text, section, key),
+            key: Some(format!("{section}.{key}")),
+            message,
+        })?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        fn at_least(
+            section: &'static str,
+            key: &'static str,
+            value: u64,
+            min: u64,
+        ) -> Result<(), (&'static str, &'static str, String)> {
+            if value < min {
+                return Err((section, key, format!("must be at least {min}, found {value}")));
+            }
+            Ok(())
+        }
+        let m = &self.monitoring;
+        at_least("monitoring", "interval_seconds", m.interval_seconds, 1)?;
+        at_least("monitoring", "concurrency", m.concurrency as u64, 1)?;
+        at_least("monitoring", "http_timeout_seconds", m.http_timeout_seconds, 1)?;
+        at_least("monitoring", "restart_loop_restarts", m.restart_loop_restarts.into(), 2)?;
+        at_least("monitoring", "restart_loop_minutes", m.restart_loop_minutes, 1)?;
+        for sel in &m.label_selector {
+            if sel.trim().is_empty() || sel.starts_with('=') {
+                return Err((
+                    "monitoring",
+                    "label_selector",
+                    format!("`{sel}` is not a label (`key` or `key=value`)"),
+                ));
+            }
+        }
+        let h = &self.heal;
+        at_least("heal", "max_attempts", h.max_attempts.into(), 1)?;
+        at_least("heal", "window_minutes", h.window_minutes, 1)?;
+        at_least("heal", "backoff_initial_seconds", h.backoff_initial_seconds, 1)?;
+        if h.backoff_max_seconds < h.backoff_initial_seconds {
+            return Err((
+                "heal",
+                "backoff_max_seconds",
+                format!(
+                    "must be at least backoff_initial_seconds ({}), found {}",
+                    h.backoff_initial_seconds, h.backoff_max_seconds
+                ),
+            ));
+        }
+        at_least("heal", "verify_seconds", h.verify_seconds, 1)?;
+        let r = &self.retention;
+        at_least("retention", "metrics_days", r.metrics_days, 1)?;
+        at_least("retention", "history_days", r.history_days, r.metrics_days)?;
+        at_least("retention", "log_max_mb", r.log_max_mb, 1)?;
+        at_least("retention", "log_keep", r.log_keep.into(), 1)?;
+        Ok(())
+    }
+}
+
+/// The 1-based line of byte `offset` in `text`, and the dotted key written on that line.
+fn key_at(text: &str, offset: usize) -> (usize, Option<String>) {
+    let mut section = String::new();
+    let mut line_no = 1;
+    let mut line_start = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let end = line_start + line.len();
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            section = trimmed
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+        }
+        line_no = i + 1;
+        if offset < end {
+            let key = trimmed
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"').to_string())
+                .filter(|k| !k.is_empty());
+            let full = match (key, section.is_empty()) {
+                (Some(k), true) => Some(k),
+                (Some(k), false) => Some(format!("{section}.{k}")),
+                (None, false) => Some(section.clone()),
+                (None, true) => None,
+            };
+            return (line_no, full);
+        }
+        line_start = end;
+    }
+    (line_no, None)
+}
+
+/// The 1-based line where `key` is set inside `[section]`, if it is written in the file.
+fn locate(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if current == section {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// How Sickbay may act on one container, from its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `sickbay.enable=false`: not watched at all.
+    pub watched: bool,
+    /// `sickbay.heal=none` (or `autoheal=false`): watched and recorded, never acted on.
+    pub heal: bool,
+    /// `sickbay.health_url`: probed over HTTP each sweep.
+    pub health_url: Option<String>,
+    /// `sickbay.cache_paths`: cleared inside the container as the first heal step.
+    pub cache_paths: Vec<String>,
+    /// `sickbay.stop_timeout` or `autoheal.stop.timeout`, else the configured default.
+    pub stop_timeout_seconds: u64,
+}
+
+/// A label Sickbay could not use; the rest of the container's labels still apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("label `{label}={value}`: {problem}")]
+pub struct LabelError {
+    pub label: String,
+    pub value: String,
+    pub problem: String,
+}
+
+impl Policy {
+    /// Reads a container's labels. Bad labels are reported and ignored, never fatal.
+    pub fn from_labels(labels: &HashMap<String, String>, heal: &Heal) -> (Self, Vec<LabelError>) {
+        let mut errors = Vec::new();
+        let mut bad = |label: &str, value: &str, problem: String| {
+            errors.push(LabelError {
+                label: label.to_string(),
+                value: value.to_string(),
+                problem,
+            })
+        };
+        let mut policy = Policy {
+            watched: true,
+            heal: heal.enabled,
+            health_url: None,
+            cache_paths: Vec::new(),
+            stop_timeout_seconds: heal.stop_timeout_seconds,
+        };
+        if let Some(v) = labels.get("sickbay.enable") {
+            match parse_bool(v) {
+                Some(b) => policy.watched = b,
+                None => bad("sickbay.enable", v, "expected true or false".into()),
+            }
+        }
+        if let Some(v) = labels.get("autoheal") {
+            match parse_bool(v) {
+                Some(b) => policy.heal = policy.heal && b,
+                None => bad("autoheal", v, "expected true or false".into()),
+            }
+        }
+        if let Some(v) = labels.get("sickbay.heal") {
+            let steps: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            if steps == ["none"] {
+                policy.heal = false;
+            } else if steps.is_empty() || steps.iter().any(|s| *s != "restart") {
+                bad(
+                    "sickbay.heal",
+                    v,
+                    "expected `none` or a list of heal steps (`restart`)".into(),
+                );
+            }
+        }
+        if let Some(v) = labels.get("sickbay.health_url") {
+            match validate_url(v) {
+                Ok(()) => policy.health_url = Some(v.trim().to_string()),
+                Err(problem) => bad("sickbay.health_url", v, problem),
+            }
+        }
+        if let Some(v) = labels.get("sickbay.cache_paths") {
+            for path in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                match validate_cache_path(path) {
+                    Ok(()) => policy.cache_paths.push(path.to_string()),
+                    Err(problem) => bad("sickbay.cache_paths", v, problem),
+                }
+            }
+        }
+        for label in ["autoheal.stop.timeout", "sickbay.stop_timeout"] {
+            if let Some(v) = labels.get(label) {
+                match v.trim().parse::<u64>() {
+                    Ok(n) => policy.stop_timeout_seconds = n,
+                    Err(_) => bad(label, v, "expected a whole number of seconds".into()),
+                }
+            }
+        }
+        (policy, errors)
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Some(true),
+        "false" | "no" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn validate_url(v: &str) -> Result<(), String> {
+    let v = v.trim();
+    let rest = v
+        .strip_prefix("http://")
+        .or_else(|| v.strip_prefix("https://"))
+        .ok_or_else(|| "expected an http:// or https:// URL".to_string())?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("the URL has no host".into());
+    }
+    Ok(())
+}
+
+/// A cache path must be absolute, plain, and not a system or root folder: clearing it
+/// must never be able to destroy the container's data.
+pub fn validate_cache_path(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err(format!("`{p}` is not an absolute path"));
+    }
+    if p.split('/').any(|c| c == ".." || c == ".") {
+        return Err(format!("`{p}` contains `.` or `..`"));
+    }
+    if p.chars().any(|c| c.is_control() || c == '*' || c == '?') {
+        return Err(format!("`{p}` contains wildcards or control characters"));
+    }
+    let trimmed = p.trim_end_matches('/');
+    const FORBIDDEN: &[&str] = &[
+        "", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root",
+        "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/var/lib", "/data",
+    ];
+    if FORBIDDEN.contains(&trimmed) {
+        return Err(format!("`{p}` is a system or data folder, not a cache"));
+    }
+    Ok(())
+}
+
+/// Whether a container's labels match the configured selector.
+pub fn selector_matches(selector: &[String], labels: &HashMap<String, String>) -> bool {
+    selector.iter().all(|sel| match sel.split_once('=') {
+        Some((k, v)) => labels.get(k.trim()).is_some_and(|x| x == v.trim()),
+        None => labels.contains_key(sel.trim()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        Settings::parse(text, Path::new("sickbay.toml"))
+    }
+
+    #[test]
+    fn the_example_config_parses_and_matches_the_defaults() {
+        let s = parse(EXAMPLE_CONFIG).expect("example config parses");
+        assert_eq!(s, Settings::default());
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults_with_a_30_second_interval() {
+        let s = parse("").expect("empty parses");
+        assert_eq!(s.monitoring.interval_seconds, 30);
+        assert_eq!(s.heal.max_attempts, 3);
+        assert_eq!(s.heal.window_minutes, 15);
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_line_and_the_key() {
+        let e = parse("[monitoring]\n\ninterval_seconds = \"often\"\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert_eq!(e.key.as_deref(), Some("monitoring.interval_seconds"));
+        let msg = e.to_string();
+        assert!(msg.contains("sickbay.toml, line 3, key `monitoring.interval_seconds`"), "{msg}");
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_with_its_name() {
+        let e = parse("[heal]\nmax_attempt = 3\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert_eq!(e.key.as_deref(), Some("heal.max_attempt"));
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_out_of_range_value_names_the_line_and_the_key() {
+        let e = parse("[monitoring]\ninterval_seconds = 5\n[heal]\n# c\nmax_attempts = 0\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert_eq!(e.key.as_deref(), Some("heal.max_attempts"));
+    }
+
+    #[test]
+    fn labels_set_the_policy_and_bad_labels_are_reported_not_fatal() {
+        let labels: HashMap<String, String> = [
+            ("sickbay.health_url", "http://127.0.0.1:8080/health"),
+            ("sickbay.cache_paths", "/tmp/cache, /etc ,relative"),
+            ("autoheal.stop.timeout", "3"),
+            ("sickbay.enable", "maybe"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (p, errs) = Policy::from_labels(&labels, &Heal::default());
+        assert!(p.watched && p.heal);
+        assert_eq!(p.health_url.as_deref(), Some("http://127.0.0.1:8080/health"));
+        assert_eq!(p.cache_paths, vec!["/tmp/cache"]);
+        assert_eq!(p.stop_timeout_seconds, 3);
+        let labels_named: Vec<_> = errs.iter().map(|e| e.label.as_str()).collect();
+        assert_eq!(
+            labels_named,
+            vec!["sickbay.enable", "sickbay.cache_paths", "sickbay.cache_paths"]
+        );
+    }
+
+    #[test]
+    fn heal_none_and_autoheal_false_watch_without_acting() {
+        for (k, v) in [("sickbay.heal", "none"), ("autoheal", "false")] {
+            let labels = HashMap::from([(k.to_string(), v.to_string())]);
+            let (p, errs) = Policy::from_labels(&labels, &Heal::default());
+            assert!(errs.is_empty());
+            assert!(p.watched && !p.heal, "{k}={v}");
+        }
+        let labels = HashMap::from([("sickbay.enable".to_string(), "false".to_string())]);
+        assert!(!Policy::from_labels(&labels, &Heal::default()).0.watched);
+    }
+
+    #[test]
+    fn cache_paths_that_could_destroy_data_are_refused() {
+        for p in ["/", "/var/lib/", "/data", "/a/../etc", "/tmp/*", "tmp"] {
+            assert!(validate_cache_path(p).is_err(), "{p} accepted");
+        }
+        assert!(validate_cache_path("/app/cache").is_ok());
+    }
+
+    #[test]
+    fn the_selector_needs_every_label() {
+        let labels = HashMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]);
+        assert!(selector_matches(&["a=1".into(), "b".into()], &labels));
+        assert!(!selector_matches(&["a=2".into()], &labels));
+        assert!(!selector_matches(&["c".into()], &labels));
+        assert!(selector_matches(&[], &labels));
+    }
+}

@@ -1,0 +1,547 @@
+//! The Docker adapter: the only importer of bollard. It turns the engine's API into the
+//! domain's plain types (and Docker's strings into the domain's enums, here and nowhere else).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bollard::query_parameters::{
+    EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    RestartContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
+};
+use bollard::Docker as Bollard;
+use futures_util::{Stream, StreamExt};
+
+use crate::model::{ContainerId, Health, RunState};
+
+/// How long a connection attempt (and the version negotiation) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Seconds bollard waits for any one request; restarts add their stop timeout.
+const REQUEST_TIMEOUT_SECS: u64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("Docker is unreachable at {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("Docker refused: {0}")]
+    Refused(String),
+}
+
+impl DockerError {
+    fn from_bollard(endpoint: &str, e: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as E;
+        match e {
+            E::DockerResponseServerError {
+                status_code: 404,
+                message,
+            } => Self::NotFound(message),
+            E::DockerResponseServerError {
+                status_code,
+                message,
+            } => Self::Refused(format!("{message} (HTTP {status_code})")),
+            other => Self::Unreachable {
+                endpoint: endpoint.to_string(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+}
+
+/// What one inspect tells about a container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerInfo {
+    pub id: ContainerId,
+    pub name: String,
+    pub state: RunState,
+    pub health: Health,
+    pub has_healthcheck: bool,
+    pub restart_count: i64,
+    pub oom_killed: bool,
+    pub exit_code: i64,
+    pub started_at: String,
+    pub labels: HashMap<String, String>,
+    /// `no`, `always`, `unless-stopped` or `on-failure`.
+    pub restart_policy: String,
+    pub restart_max_retries: i64,
+    /// The last health check's output, when it failed.
+    pub health_output: Option<String>,
+}
+
+impl ContainerInfo {
+    /// Whether Docker itself will start this container again after it exits with `exit_code`.
+    pub fn restart_policy_handles(&self, exit_code: i64) -> bool {
+        match self.restart_policy.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                exit_code != 0
+                    && (self.restart_max_retries == 0
+                        || self.restart_count < self.restart_max_retries)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A listed container: enough to decide whether to watch it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub id: ContainerId,
+    pub name: String,
+    pub labels: HashMap<String, String>,
+}
+
+/// One stats sample's raw counters.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StatsSample {
+    pub cpu_total_ns: u64,
+    pub system_total_ns: u64,
+    pub online_cpus: u32,
+    pub mem_bytes: u64,
+    pub mem_limit_bytes: u64,
+}
+
+/// CPU % between two samples, as `docker stats` computes it (100 % = one core).
+pub fn cpu_percent(prev: &StatsSample, cur: &StatsSample) -> Option<f64> {
+    let cpu = cur.cpu_total_ns.checked_sub(prev.cpu_total_ns)?;
+    let sys = cur.system_total_ns.checked_sub(prev.system_total_ns)?;
+    if sys == 0 {
+        return None;
+    }
+    Some(cpu as f64 / sys as f64 * f64::from(cur.online_cpus.max(1)) * 100.0)
+}
+
+/// What Docker reported on its event stream about a container.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    Die { exit_code: i64 },
+    Oom,
+    Health(Health),
+    Start,
+    Restart,
+    Stop,
+    Kill,
+    Destroy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DockerEvent {
+    pub id: ContainerId,
+    pub name: String,
+    pub kind: EventKind,
+    pub labels: HashMap<String, String>,
+    /// When Docker says it happened, in nanoseconds since the epoch.
+    pub time_nano: i64,
+}
+
+/// Maps one of Docker's event messages to the domain, if it is one Sickbay cares about.
+fn map_event(msg: bollard::models::EventMessage) -> Option<DockerEvent> {
+    let action = msg.action?;
+    let actor = msg.actor?;
+    let id = actor.id?;
+    let attrs = actor.attributes.unwrap_or_default();
+    let kind = match action.as_str() {
+        "die" => EventKind::Die {
+            exit_code: attrs
+                .get("exitCode")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(-1),
+        },
+        "oom" => EventKind::Oom,
+        "start" => EventKind::Start,
+        "restart" => EventKind::Restart,
+        "stop" => EventKind::Stop,
+        "kill" => EventKind::Kill,
+        "destroy" => EventKind::Destroy,
+        a if a.starts_with("health_status") => {
+            let status = a.split_once(':').map(|(_, s)| s.trim());
+            EventKind::Health(Health::from_docker(status))
+        }
+        _ => return None,
+    };
+    let name = attrs.get("name").cloned().unwrap_or_else(|| id.clone());
+    let labels = attrs
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "name" | "image" | "exitCode"))
+        .collect();
+    Some(DockerEvent {
+        id: ContainerId(id),
+        name,
+        kind,
+        labels,
+        time_nano: msg.time_nano.unwrap_or_default(),
+    })
+}
+
+/// The Docker endpoint in use: `DOCKER_HOST`, else the platform's default.
+pub fn endpoint() -> String {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.trim().is_empty() => h,
+        _ => default_endpoint().to_string(),
+    }
+}
+
+#[cfg(unix)]
+fn default_endpoint() -> &'static str {
+    "unix:///var/run/docker.sock"
+}
+
+#[cfg(windows)]
+fn default_endpoint() -> &'static str {
+    "npipe:////./pipe/docker_engine"
+}
+
+/// A connected client. Cheap to clone.
+#[derive(Clone)]
+pub struct Docker {
+    client: Bollard,
+    endpoint: String,
+}
+
+impl std::fmt::Debug for Docker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Docker({})", self.endpoint)
+    }
+}
+
+/// The engine's identity, for `doctor`.
+#[derive(Debug, Clone)]
+pub struct EngineVersion {
+    pub version: String,
+    pub api_version: String,
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<DockerEvent, DockerError>> + Send>>;
+
+impl Docker {
+    /// Connects to the endpoint and agrees on an API version the engine speaks (old engines
+    /// speak older versions than bollard asks for by default).
+    pub async fn connect() -> Result<Self, DockerError> {
+        let endpoint = endpoint();
+        let unreachable = |reason: String| DockerError::Unreachable {
+            endpoint: endpoint.clone(),
+            reason,
+        };
+        let client = connect_to(&endpoint).map_err(|e| unreachable(e.to_string()))?;
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, client.negotiate_version())
+            .await
+            .map_err(|_| unreachable("no answer within 5 s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Self { client, endpoint })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn err(&self, e: bollard::errors::Error) -> DockerError {
+        DockerError::from_bollard(&self.endpoint, e)
+    }
+
+    pub async fn version(&self) -> Result<EngineVersion, DockerError> {
+        let v = self.client.version().await.map_err(|e| self.err(e))?;
+        Ok(EngineVersion {
+            version: v.version.unwrap_or_default(),
+            api_version: self.client.client_version().to_string(),
+        })
+    }
+
+    pub async fn ping(&self) -> Result<(), DockerError> {
+        self.client.ping().await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Every container, running or not.
+    pub async fn list(&self) -> Result<Vec<Listed>, DockerError> {
+        let opts = ListContainersOptionsBuilder::default().all(true).build();
+        let list = self
+            .client
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let id = c.id?;
+                let name = c
+                    .names
+                    .and_then(|n| n.into_iter().next())
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_else(|| id.clone());
+                Some(Listed {
+                    id: ContainerId(id),
+                    name,
+                    labels: c.labels.unwrap_or_default(),
+                })
+            })
+            .collect())
+    }
+
+    pub async fn inspect(&self, id: &ContainerId) -> Result<ContainerInfo, DockerError> {
+        let c = self
+            .client
+            .inspect_container(&id.0, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| self.err(e))?;
+        let state = c.state.unwrap_or_default();
+        let config = c.config.unwrap_or_default();
+        let policy = c
+            .host_config
+            .and_then(|h| h.restart_policy)
+            .unwrap_or_default();
+        let health = state.health.unwrap_or_default();
+        let health_status = health.status.map(|s| s.to_string());
+        let health_output = health
+            .log
+            .and_then(|log| log.into_iter().last())
+            .filter(|r| r.exit_code.unwrap_or(0) != 0)
+            .and_then(|r| r.output)
+            .map(|o| o.trim().to_string());
+        let has_healthcheck = config
+            .healthcheck
+            .and_then(|h| h.test)
+            .is_some_and(|t| t.first().is_some_and(|s| s != "NONE"));
+        Ok(ContainerInfo {
+            id: ContainerId(c.id.unwrap_or_else(|| id.0.clone())),
+            name: c
+                .name
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_else(|| id.0.clone()),
+            state: RunState::from_docker(
+                &state
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+            ),
+            health: Health::from_docker(health_status.as_deref()),
+            has_healthcheck,
+            restart_count: c.restart_count.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            exit_code: state.exit_code.unwrap_or(0),
+            started_at: state.started_at.unwrap_or_default(),
+            labels: config.labels.unwrap_or_default(),
+            restart_policy: policy
+                .name
+                .map(|n| n.to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "no".into()),
+            restart_max_retries: policy.maximum_retry_count.unwrap_or(0),
+            health_output,
+        })
+    }
+
+    /// One stats sample, without waiting for a second one.
+    pub async fn stats(&self, id: &ContainerId) -> Result<StatsSample, DockerError> {
+        let opts = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let mut stream = self.client.stats(&id.0, Some(opts));
+        let s = match stream.next().await {
+            Some(r) => r.map_err(|e| self.err(e))?,
+            None => return Err(DockerError::NotFound(id.0.clone())),
+        };
+        let cpu = s.cpu_stats.unwrap_or_default();
+        let mem = s.memory_stats.unwrap_or_default();
+        let stats = mem.stats.unwrap_or_default();
+        // As the docker CLI does: the page cache that can be reclaimed is not "used".
+        let cache = stats
+            .get("inactive_file")
+            .or_else(|| stats.get("total_inactive_file"))
+            .copied()
+            .unwrap_or(0);
+        Ok(StatsSample {
+            cpu_total_ns: cpu.cpu_usage.and_then(|u| u.total_usage).unwrap_or(0),
+            system_total_ns: cpu.system_cpu_usage.unwrap_or(0),
+            online_cpus: cpu.online_cpus.unwrap_or(1),
+            mem_bytes: mem.usage.unwrap_or(0).saturating_sub(cache),
+            mem_limit_bytes: mem.limit.unwrap_or(0),
+        })
+    }
+
+    /// Docker's container events, from now on.
+    pub fn events(&self) -> EventStream {
+        let filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
+        let opts = EventsOptionsBuilder::default().filters(&filters).build();
+        let endpoint = self.endpoint.clone();
+        Box::pin(self.client.events(Some(opts)).filter_map(move |r| {
+            let out = match r {
+                Ok(msg) => map_event(msg).map(Ok),
+                Err(e) => Some(Err(DockerError::from_bollard(&endpoint, e))),
+            };
+            std::future::ready(out)
+        }))
+    }
+
+    /// Restarts a container, giving it `stop_timeout` seconds to stop gracefully.
+    pub async fn restart(&self, id: &ContainerId, stop_timeout: u64) -> Result<(), DockerError> {
+        let t = i32::try_from(stop_timeout).unwrap_or(i32::MAX);
+        let opts = RestartContainerOptionsBuilder::default().t(t).build();
+        tokio::time::timeout(
+            Duration::from_secs(stop_timeout + REQUEST_TIMEOUT_SECS),
+            self.client.restart_container(&id.0, Some(opts)),
+        )
+        .await
+        .map_err(|_| DockerError::Refused("the restart did not finish in time".into()))?
+        .map_err(|e| self.err(e))
+    }
+
+    /// Starts a stopped container.
+    pub async fn start(&self, id: &ContainerId) -> Result<(), DockerError> {
+        self.client
+            .start_container(&id.0, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Runs `cmd` inside the container and returns its exit code and combined output.
+    pub async fn exec(&self, id: &ContainerId, cmd: Vec<String>) -> Result<(i64, String), DockerError> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let exec = self
+            .client
+            .create_exec(
+                &id.0,
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut output = String::new();
+        if let StartExecResults::Attached { output: mut out, .. } = self
+            .client
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| self.err(e))?
+        {
+            let collect = async {
+                while let Some(Ok(chunk)) = out.next().await {
+                    if output.len() < 4096 {
+                        output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS), collect).await;
+        }
+        let inspect = self
+            .client
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok((inspect.exit_code.unwrap_or(-1), output))
+    }
+}
+
+#[cfg(unix)]
+fn connect_to(endpoint: &str) -> Result<Bollard, bollard::errors::Error> {
+    if let Some(path) = endpoint.strip_prefix("unix://") {
+        return Bollard::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION);
+    }
+    connect_other(endpoint)
+}
+
+#[cfg(windows)]
+fn connect_to(endpoint: &str) -> Result<Bollard, bollard::errors::Error> {
+    if endpoint.starts_with("npipe://") {
+        return Bollard::connect_with_named_pipe(
+            endpoint,
+            REQUEST_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        );
+    }
+    connect_other(endpoint)
+}
+
+fn connect_other(endpoint: &str) -> Result<Bollard, bollard::errors::Error> {
+    if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
+        return Bollard::connect_with_http(endpoint, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION);
+    }
+    Bollard::connect_with_host(endpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_percent_is_the_share_of_system_time_times_cores() {
+        let prev = StatsSample {
+            cpu_total_ns: 1_000,
+            system_total_ns: 10_000,
+            online_cpus: 2,
+            ..Default::default()
+        };
+        let cur = StatsSample {
+            cpu_total_ns: 1_500,
+            system_total_ns: 20_000,
+            online_cpus: 2,
+            ..Default::default()
+        };
+        assert_eq!(cpu_percent(&prev, &cur), Some(10.0));
+        // A restarted container's counters go back to zero: no figure rather than nonsense.
+        assert_eq!(cpu_percent(&cur, &prev), None);
+    }
+
+    #[test]
+    fn docker_events_map_to_the_domain() {
+        use bollard::models::{EventActor, EventMessage};
+        let msg = |action: &str, attrs: &[(&str, &str)]| EventMessage {
+            action: Some(action.into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some(
+                    attrs
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+            }),
+            time_nano: Some(42),
+            ..Default::default()
+        };
+        let e = map_event(msg("die", &[("exitCode", "137"), ("name", "web"), ("app", "x")]))
+            .unwrap();
+        assert_eq!(e.kind, EventKind::Die { exit_code: 137 });
+        assert_eq!(e.name, "web");
+        assert_eq!(e.labels.get("app").map(String::as_str), Some("x"));
+        let e = map_event(msg("health_status: unhealthy", &[])).unwrap();
+        assert_eq!(e.kind, EventKind::Health(Health::Unhealthy));
+        assert!(map_event(msg("exec_start: sh", &[])).is_none());
+    }
+
+    #[test]
+    fn restart_policies_are_read_as_docker_applies_them() {
+        let mut c = ContainerInfo {
+            id: ContainerId("a".into()),
+            name: "a".into(),
+            state: RunState::Exited,
+            health: Health::None,
+            has_healthcheck: false,
+            restart_count: 0,
+            oom_killed: false,
+            exit_code: 1,
+            started_at: String::new(),
+            labels: HashMap::new(),
+            restart_policy: "no".into(),
+            restart_max_retries: 0,
+            health_output: None,
+        };
+        assert!(!c.restart_policy_handles(1));
+        c.restart_policy = "on-failure".into();
+        assert!(c.restart_policy_handles(1));
+        assert!(!c.restart_policy_handles(0));
+        c.restart_max_retries = 3;
+        c.restart_count = 3;
+        assert!(!c.restart_policy_handles(1));
+        c.restart_policy = "unless-stopped".into();
+        assert!(c.restart_policy_handles(0));
+    }
+}

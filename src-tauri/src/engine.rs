@@ -1,0 +1,1098 @@
+//! The engine: one task that owns the watched containers' state. Everything reaches it as a
+//! typed [`Msg`] over a channel (Docker's events, sweep results, finished heal actions,
+//! connection changes); it feeds the pure heal policy, carries out its decisions, and writes
+//! every event to the history before anything user-visible refers to it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::clock;
+use crate::config::{Policy, Settings};
+use crate::docker::{self, ContainerInfo, Docker, DockerEvent, EventKind, StatsSample};
+use crate::heal::{Capabilities, ContainerHeal, Death, Decision, Input, Limits};
+use crate::logfile::{self, LogFile};
+use crate::model::{
+    container_verdict, ActionRecord, ContainerId, HealAction, Health, IncidentKind,
+    IncidentStatus, RunState, Verdict,
+};
+use crate::monitor::{self, Sample};
+use crate::probe::{ProbeResult, Prober};
+use crate::store::{MetricRow, Store};
+
+/// What reaches the engine.
+#[derive(Debug)]
+pub enum Msg {
+    Connected(Docker),
+    Disconnected(String),
+    Event(DockerEvent),
+    Swept(Vec<Sample>),
+    Sampled(Sample),
+    ActionDone {
+        id: ContainerId,
+        action: HealAction,
+        result: Result<(), String>,
+    },
+}
+
+/// One container as `status` (and the tray) show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerView {
+    pub name: String,
+    pub id: String,
+    pub state: RunState,
+    pub health: Health,
+    pub restart_count: i64,
+    pub cpu_percent: Option<f64>,
+    pub mem_mb: Option<f64>,
+    pub response_time_ms: Option<f64>,
+    pub http_status: Option<u16>,
+    /// `None` for containers that are not meant to run.
+    pub verdict: Option<Verdict>,
+    /// Where healing stands, when an incident is open.
+    pub note: Option<String>,
+    pub incident_id: Option<i64>,
+}
+
+/// The whole picture.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusView {
+    pub verdict: Verdict,
+    pub docker_endpoint: String,
+    pub docker_reachable: bool,
+    pub docker_error: Option<String>,
+    pub containers: Vec<ContainerView>,
+}
+
+impl StatusView {
+    pub fn unreachable(endpoint: String, error: String) -> Self {
+        Self {
+            verdict: Verdict::Grey,
+            docker_endpoint: endpoint,
+            docker_reachable: false,
+            docker_error: Some(error),
+            containers: Vec::new(),
+        }
+    }
+
+    pub fn new(endpoint: String, containers: Vec<ContainerView>) -> Self {
+        let verdict = Verdict::overall(true, containers.iter().filter_map(|c| c.verdict));
+        Self {
+            verdict,
+            docker_endpoint: endpoint,
+            docker_reachable: true,
+            docker_error: None,
+            containers,
+        }
+    }
+}
+
+/// An incident Sickbay holds open for a container.
+#[derive(Debug, Clone)]
+struct OpenIncident {
+    id: i64,
+    kind: IncidentKind,
+    status: IncidentStatus,
+    details: String,
+}
+
+struct Tracked {
+    info: ContainerInfo,
+    policy: Policy,
+    heal: ContainerHeal,
+    incident: Option<OpenIncident>,
+    prev_stats: Option<StatsSample>,
+    last: Option<MetricRow>,
+    last_probe: Option<ProbeResult>,
+    /// A `stop` or `kill` Sickbay did not send was seen: the next `die` is a user's.
+    user_stopping: bool,
+    oom_pending: bool,
+    /// When Sickbay's current or last action started and ended (wall clock, to compare
+    /// with Docker's event times) and ended (monotonic, to discard stale samples).
+    acting_since: Option<SystemTime>,
+    acted_until: Option<SystemTime>,
+    action_ended: Option<Instant>,
+}
+
+impl Tracked {
+    fn caps(&self, settings: &Settings) -> Capabilities {
+        Capabilities {
+            may_heal: self.policy.heal,
+            cache_paths: !self.policy.cache_paths.is_empty(),
+            has_check: self.info.has_healthcheck || self.policy.health_url.is_some(),
+            restart_crashed: settings.heal.restart_crashed,
+        }
+    }
+
+    /// Whether a Docker event at `time_nano` was caused by Sickbay's own action.
+    fn caused_by_us(&self, time_nano: i64) -> bool {
+        let Some(since) = self.acting_since else {
+            return false;
+        };
+        let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(time_nano.max(0) as u64);
+        let slack = Duration::from_millis(500);
+        let after_start = at + slack >= since;
+        let before_end = match self.acted_until {
+            None => true,
+            Some(until) => at <= until + slack,
+        };
+        after_start && before_end
+    }
+
+    fn view(&self) -> ContainerView {
+        let probe_ok = self.last_probe.as_ref().map(ProbeResult::ok);
+        let incident = self.incident.as_ref().map(|i| (i.kind, i.status));
+        ContainerView {
+            name: self.info.name.clone(),
+            id: self.info.id.0.clone(),
+            state: self.info.state,
+            health: self.info.health,
+            restart_count: self.info.restart_count,
+            cpu_percent: self.last.as_ref().and_then(|m| m.cpu_percent),
+            mem_mb: self.last.as_ref().and_then(|m| m.mem_mb),
+            response_time_ms: self.last_probe.as_ref().map(|p| p.response_time_ms),
+            http_status: self.last_probe.as_ref().and_then(|p| p.status),
+            verdict: container_verdict(self.info.state, self.info.health, probe_ok, incident),
+            note: self.incident.as_ref().map(|i| match i.status {
+                IncidentStatus::HealingFailed => "healing failed".to_string(),
+                IncidentStatus::Watching => format!("{} (not healed)", i.kind.as_str()),
+                _ => format!("healing ({})", self.heal.attempts()),
+            }),
+            incident_id: self.incident.as_ref().map(|i| i.id),
+        }
+    }
+}
+
+/// A handle on a running engine.
+pub struct EngineHandle {
+    pub status: watch::Receiver<StatusView>,
+}
+
+pub struct Engine {
+    settings: Settings,
+    limits: Limits,
+    store: Store,
+    log: Option<LogFile>,
+    tracked: HashMap<ContainerId, Tracked>,
+    /// Incidents left open by an earlier run, by container name, until a container claims one.
+    adopted: HashMap<String, OpenIncident>,
+    docker: Option<Docker>,
+    docker_error: Option<String>,
+    tx: mpsc::Sender<Msg>,
+    docker_tx: watch::Sender<Option<Docker>>,
+    status_tx: watch::Sender<StatusView>,
+    sweep_now: Arc<Notify>,
+}
+
+/// Runs the engine until `shutdown` resolves. Everything observed is written as it comes,
+/// so stopping loses nothing.
+pub async fn run(
+    settings: Settings,
+    store: Store,
+    logs_dir: &Path,
+    shutdown: impl std::future::Future<Output = ()>,
+    status_tx: Option<watch::Sender<StatusView>>,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let (docker_tx, docker_rx) = watch::channel::<Option<Docker>>(None);
+    let status_tx = status_tx.unwrap_or_else(|| {
+        watch::channel(StatusView::unreachable(docker::endpoint(), "starting".into())).0
+    });
+    let sweep_now = Arc::new(Notify::new());
+    let max_bytes = settings.retention.log_max_mb * 1024 * 1024;
+    let log = match LogFile::open(&logs_dir.join("monitor.log"), max_bytes, settings.retention.log_keep) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::error!("cannot write {}: {e}", logs_dir.join("monitor.log").display());
+            None
+        }
+    };
+    let mut engine = Engine {
+        limits: Limits::from_settings(&settings),
+        settings: settings.clone(),
+        store,
+        log,
+        tracked: HashMap::new(),
+        adopted: HashMap::new(),
+        docker: None,
+        docker_error: None,
+        tx: tx.clone(),
+        docker_tx,
+        status_tx,
+        sweep_now: sweep_now.clone(),
+    };
+    engine.adopt_open_incidents();
+    engine.apply_retention();
+    engine.record("monitor_started", None, None, format!("docker:{}", docker::endpoint()));
+
+    let connection = tokio::spawn(connection_loop(tx.clone()));
+    let sweeper = tokio::spawn(sweep_loop(
+        settings.clone(),
+        docker_rx,
+        tx.clone(),
+        sweep_now,
+    ));
+    let mut retention = tokio::time::interval(Duration::from_secs(3600));
+    retention.tick().await;
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = engine.next_deadline();
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(msg) = rx.recv() => engine.handle(msg),
+            _ = sleep_until(deadline) => engine.tick(),
+            _ = retention.tick() => engine.apply_retention(),
+        }
+    }
+    connection.abort();
+    sweeper.abort();
+    // Results that already arrived are still recorded.
+    while let Ok(msg) = rx.try_recv() {
+        engine.handle(msg);
+    }
+    engine.record("monitor_stopped", None, None, String::new());
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Keeps a connection to Docker and forwards its events; reconnects with backoff.
+async fn connection_loop(tx: mpsc::Sender<Msg>) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match Docker::connect().await {
+            Ok(d) => {
+                delay = Duration::from_millis(500);
+                let mut events = d.events();
+                if tx.send(Msg::Connected(d.clone())).await.is_err() {
+                    return;
+                }
+                let reason = loop {
+                    match events.next().await {
+                        Some(Ok(ev)) => {
+                            if tx.send(Msg::Event(ev)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Err(e)) => break e.to_string(),
+                        None => break "the event stream ended".to_string(),
+                    }
+                };
+                // A stream can end while Docker is fine (a proxy's timeout): resubscribe
+                // quietly then, and say so only when Docker is really gone.
+                if d.ping().await.is_ok() {
+                    tracing::debug!("event stream ended ({reason}); resubscribing");
+                    continue;
+                }
+                if tx.send(Msg::Disconnected(reason)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if tx.send(Msg::Disconnected(e.to_string())).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let jitter = Duration::from_millis(fastrand::u64(0..=delay.as_millis() as u64 / 4));
+        tokio::time::sleep(delay + jitter).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Sweeps every interval, and at once when asked (after a (re)connect).
+async fn sweep_loop(
+    settings: Settings,
+    mut docker_rx: watch::Receiver<Option<Docker>>,
+    tx: mpsc::Sender<Msg>,
+    now: Arc<Notify>,
+) {
+    let prober = Prober::new(Duration::from_secs(settings.monitoring.http_timeout_seconds));
+    let mut interval =
+        tokio::time::interval(Duration::from_secs(settings.monitoring.interval_seconds));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = now.notified() => {}
+            r = docker_rx.changed() => if r.is_err() { return },
+        }
+        let Some(d) = docker_rx.borrow().clone() else {
+            continue;
+        };
+        let msg = match monitor::sweep(&d, &prober, &settings).await {
+            Ok(samples) => Msg::Swept(samples),
+            Err(e) => Msg::Disconnected(e.to_string()),
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Engine {
+    fn adopt_open_incidents(&mut self) {
+        match self.store.open_incidents() {
+            Ok(list) => {
+                for i in list {
+                    self.adopted.entry(i.container.clone()).or_insert(OpenIncident {
+                        id: i.id,
+                        kind: i.kind,
+                        status: i.status,
+                        details: i.details,
+                    });
+                }
+            }
+            Err(e) => tracing::error!("cannot read open incidents: {e}"),
+        }
+    }
+
+    fn apply_retention(&mut self) {
+        let r = &self.settings.retention;
+        let metrics = clock::utc_ago(Duration::from_secs(r.metrics_days * 86_400));
+        let history = clock::utc_ago(Duration::from_secs(r.history_days * 86_400));
+        match self.store.apply_retention(&metrics, &history) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("rolled {n} metric samples up into hourly averages"),
+            Err(e) => tracing::error!("retention: {e}"),
+        }
+    }
+
+    /// Writes an event to the history, then to `monitor.log` and the diagnostic log.
+    fn record(&mut self, event: &str, container: Option<&str>, incident: Option<i64>, fields: String) {
+        let fields = match container {
+            Some(c) if fields.is_empty() => format!("container:{c}"),
+            Some(c) => format!("container:{c} {fields}"),
+            None => fields,
+        };
+        if let Err(e) = self
+            .store
+            .insert_event(&clock::utc_now(), event, container, incident, &fields)
+        {
+            tracing::error!("cannot record {event}: {e}");
+        }
+        let line = logfile::format_line(&clock::log_stamp(), event, &fields);
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.append(&line) {
+                tracing::error!("cannot write monitor.log: {e}");
+            }
+        }
+        tracing::info!(target: "sickbay::event", "{event} {fields}");
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.tracked
+            .values()
+            .filter_map(|t| t.heal.next_deadline())
+            .min()
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ContainerId> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| t.heal.next_deadline().is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.feed(&id, Input::Tick);
+        }
+        self.publish();
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Connected(d) => {
+                if self.docker.is_none() {
+                    let fields = format!("docker:{}", d.endpoint());
+                    if self.docker_error.take().is_some() {
+                        self.record("docker_reconnected", None, None, fields);
+                    } else {
+                        tracing::info!("connected to Docker at {}", d.endpoint());
+                    }
+                }
+                self.docker = Some(d.clone());
+                let _ = self.docker_tx.send(Some(d));
+                self.sweep_now.notify_one();
+            }
+            Msg::Disconnected(reason) => {
+                if self.docker.take().is_some() || self.docker_error.is_none() {
+                    self.record(
+                        "docker_unreachable",
+                        None,
+                        None,
+                        format!("docker:{} error:{}", docker::endpoint(), quote(&reason)),
+                    );
+                }
+                self.docker_error = Some(reason);
+                let _ = self.docker_tx.send(None);
+            }
+            Msg::Event(ev) => self.on_event(ev),
+            Msg::Swept(samples) => {
+                let live: std::collections::HashSet<ContainerId> =
+                    samples.iter().map(|s| s.info.id.clone()).collect();
+                let mut rows = Vec::with_capacity(samples.len());
+                for s in samples {
+                    rows.extend(self.on_sample(s));
+                }
+                // Containers gone without a `destroy` we saw (missed while disconnected).
+                let gone: Vec<ContainerId> = self
+                    .tracked
+                    .keys()
+                    .filter(|id| !live.contains(*id))
+                    .cloned()
+                    .collect();
+                for id in gone {
+                    self.forget(&id);
+                }
+                if let Err(e) = self.store.insert_metrics(&rows) {
+                    tracing::error!("cannot record metrics: {e}");
+                }
+            }
+            Msg::Sampled(s) => {
+                if let Some(row) = self.on_sample(s) {
+                    if let Err(e) = self.store.insert_metrics(&[row]) {
+                        tracing::error!("cannot record metrics: {e}");
+                    }
+                }
+            }
+            Msg::ActionDone { id, action, result } => self.on_action_done(&id, action, result),
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let view = if self.docker.is_none() {
+            StatusView::unreachable(
+                docker::endpoint(),
+                self.docker_error.clone().unwrap_or_else(|| "connecting".into()),
+            )
+        } else {
+            let mut containers: Vec<ContainerView> =
+                self.tracked.values().map(Tracked::view).collect();
+            containers.sort_by(|a, b| a.name.cmp(&b.name));
+            StatusView::new(docker::endpoint(), containers)
+        };
+        self.status_tx.send_if_modified(|old| {
+            if *old == view {
+                false
+            } else {
+                *old = view;
+                true
+            }
+        });
+    }
+
+    /// Starts tracking a container seen for the first time.
+    fn track(&mut self, info: ContainerInfo) -> &mut Tracked {
+        let id = info.id.clone();
+        if !self.tracked.contains_key(&id) {
+            let (policy, errors) = Policy::from_labels(&info.labels, &self.settings.heal);
+            for e in errors {
+                tracing::warn!("container {}: {e}", info.name);
+                self.record("bad_label", Some(&info.name.clone()), None, format!("label:{} problem:{}", e.label, quote(&e.problem)));
+            }
+            let mut heal = ContainerHeal::default();
+            // Restarts made by an earlier run still count against the limit.
+            let window = self.limits.window;
+            if let Ok(times) = self
+                .store
+                .restarts_since(&info.name, &clock::utc_ago(window))
+            {
+                let now_wall = SystemTime::now();
+                for t in times.iter().filter_map(|t| clock::parse(t)) {
+                    let ago = now_wall.duration_since(t).unwrap_or_default();
+                    heal.remember_restart(Instant::now().checked_sub(ago).unwrap_or_else(Instant::now));
+                }
+            }
+            let incident = self.adopted.remove(&info.name);
+            self.tracked.insert(
+                id.clone(),
+                Tracked {
+                    info,
+                    policy,
+                    heal,
+                    incident,
+                    prev_stats: None,
+                    last: None,
+                    last_probe: None,
+                    user_stopping: false,
+                    oom_pending: false,
+                    acting_since: None,
+                    acted_until: None,
+                    action_ended: None,
+                },
+            );
+        }
+        self.tracked.get_mut(&id).expect("just inserted")
+    }
+
+    fn forget(&mut self, id: &ContainerId) {
+        if let Some(t) = self.tracked.remove(id) {
+            if let Some(inc) = t.incident {
+                let name = t.info.name.clone();
+                let _ = self.store.close_incident(inc.id, &clock::utc_now(), false);
+                self.record("container_removed", Some(&name), Some(inc.id), String::new());
+            }
+        }
+    }
+
+    /// A sample from a sweep (or a single inspect): metrics, then what it says about health.
+    fn on_sample(&mut self, s: Sample) -> Option<MetricRow> {
+        let t = self.track(s.info.clone());
+        t.info = s.info;
+        let cpu = match (&t.prev_stats, &s.stats) {
+            (Some(prev), Some(cur)) => docker::cpu_percent(prev, cur),
+            _ => None,
+        };
+        if s.stats.is_some() {
+            t.prev_stats = s.stats;
+        }
+        if s.probe.is_some() || t.info.state != RunState::Running {
+            t.last_probe = s.probe.clone();
+        }
+        let row = MetricRow {
+            timestamp: s.timestamp,
+            container_name: t.info.name.clone(),
+            container_id: t.info.id.0.clone(),
+            state: t.info.state.as_str().to_string(),
+            health: t.info.health.as_str().to_string(),
+            restart_count: t.info.restart_count,
+            cpu_percent: cpu.map(round1),
+            mem_mb: s.stats.map(|st| round1(st.mem_bytes as f64 / 1_048_576.0)),
+            mem_limit_mb: s
+                .stats
+                .filter(|st| st.mem_limit_bytes > 0 && st.mem_limit_bytes < u64::MAX / 2)
+                .map(|st| round1(st.mem_limit_bytes as f64 / 1_048_576.0)),
+            response_time_ms: s.probe.as_ref().map(|p| round1(p.response_time_ms)),
+            http_status: s.probe.as_ref().and_then(|p| p.status),
+        };
+        t.last = Some(row.clone());
+        // A sample taken before Sickbay's last action ended says nothing about its effect.
+        let stale = t.heal.is_acting() || t.action_ended.is_some_and(|end| s.at < end);
+        if !stale && t.info.state == RunState::Running {
+            let id = t.info.id.clone();
+            let input = signal(t.info.health, s.probe.as_ref());
+            if let Some(input) = input {
+                self.feed(&id, input);
+            }
+        }
+        Some(row)
+    }
+
+    fn on_event(&mut self, ev: DockerEvent) {
+        if !self.tracked.contains_key(&ev.id) {
+            if !monitor::watched(&self.settings, &ev.labels) || ev.kind == EventKind::Destroy {
+                return;
+            }
+            // First sight (a new container): inspect it, then it is tracked like any other.
+            if let Some(d) = self.docker.clone() {
+                let tx = self.tx.clone();
+                let timeout = self.settings.monitoring.http_timeout_seconds;
+                tokio::spawn(async move {
+                    let prober = Prober::new(Duration::from_secs(timeout));
+                    let listed = docker::Listed {
+                        id: ev.id,
+                        name: ev.name,
+                        labels: ev.labels,
+                    };
+                    if let Ok(s) = monitor::sample(&d, &prober, &listed).await {
+                        let _ = tx.send(Msg::Sampled(s)).await;
+                    }
+                });
+            }
+            return;
+        }
+        let Some(t) = self.tracked.get_mut(&ev.id) else {
+            return;
+        };
+        let ours = t.caused_by_us(ev.time_nano);
+        let id = ev.id.clone();
+        match ev.kind {
+            EventKind::Health(h) => {
+                t.info.health = h;
+                if ours || t.heal.is_acting() {
+                    return;
+                }
+                if t.info.state == RunState::Running || h == Health::Unhealthy {
+                    if let Some(input) = signal(h, t.last_probe.as_ref()) {
+                        self.feed(&id, input);
+                    }
+                }
+            }
+            EventKind::Oom => {
+                t.oom_pending = true;
+                let name = t.info.name.clone();
+                self.record("container_oom", Some(&name), None, String::new());
+            }
+            EventKind::Stop | EventKind::Kill => {
+                if !ours {
+                    t.user_stopping = true;
+                }
+            }
+            EventKind::Die { exit_code } => {
+                t.info.state = RunState::Exited;
+                t.info.exit_code = exit_code;
+                if ours {
+                    return;
+                }
+                let by_user = std::mem::take(&mut t.user_stopping);
+                let oom = std::mem::take(&mut t.oom_pending);
+                let death = Death {
+                    exit_code,
+                    oom,
+                    by_user,
+                    restart_policy_handles: !by_user && t.info.restart_policy_handles(exit_code),
+                };
+                if by_user {
+                    let name = t.info.name.clone();
+                    self.record("container_stopped", Some(&name), None, format!("exit_code:{exit_code}"));
+                }
+                self.feed(&id, Input::Died(death));
+                // The state after the death (restarting, exited) comes from a fresh inspect.
+                self.sample_soon(&id);
+            }
+            EventKind::Start | EventKind::Restart => {
+                t.user_stopping = false;
+                t.info.state = RunState::Running;
+                let user = !ours
+                    && (ev.kind == EventKind::Restart || t.info.restart_policy == "no");
+                if user {
+                    self.feed(&id, Input::UserActed);
+                }
+                self.sample_soon(&id);
+            }
+            EventKind::Destroy => self.forget(&id),
+        }
+    }
+
+    fn sample_soon(&self, id: &ContainerId) {
+        let (Some(d), Some(t)) = (self.docker.clone(), self.tracked.get(id)) else {
+            return;
+        };
+        let listed = docker::Listed {
+            id: id.clone(),
+            name: t.info.name.clone(),
+            labels: t.info.labels.clone(),
+        };
+        let tx = self.tx.clone();
+        let timeout = self.settings.monitoring.http_timeout_seconds;
+        tokio::spawn(async move {
+            let prober = Prober::new(Duration::from_secs(timeout));
+            if let Ok(s) = monitor::sample(&d, &prober, &listed).await {
+                let _ = tx.send(Msg::Sampled(s)).await;
+            }
+        });
+    }
+
+    /// Feeds the policy and carries out what it decides.
+    fn feed(&mut self, id: &ContainerId, input: Input) {
+        let Some(t) = self.tracked.get_mut(id) else {
+            return;
+        };
+        let caps = t.caps(&self.settings);
+        let failing_details = match &input {
+            Input::Failing { details, .. } => Some(details.clone()),
+            _ => None,
+        };
+        let healthy = input == Input::Healthy;
+        let decisions = t
+            .heal
+            .step(input, &caps, &self.limits, Instant::now(), fastrand::f64());
+        if let (Some(d), Some(inc)) = (failing_details, t.incident.as_mut()) {
+            inc.details = d;
+        }
+        // An incident adopted from an earlier run ends when the container is healthy.
+        if healthy && decisions.is_empty() && t.heal.incident().is_none() && t.incident.is_some() {
+            self.apply(id, Decision::Recovered);
+            return;
+        }
+        for d in decisions {
+            self.apply(id, d);
+        }
+    }
+
+    fn apply(&mut self, id: &ContainerId, decision: Decision) {
+        let Some(t) = self.tracked.get_mut(id) else {
+            return;
+        };
+        let name = t.info.name.clone();
+        let now = clock::utc_now();
+        match decision {
+            Decision::Open {
+                kind,
+                details,
+                acting,
+            } => {
+                let status = if acting {
+                    IncidentStatus::Open
+                } else {
+                    IncidentStatus::Watching
+                };
+                let incident_id = match &t.incident {
+                    Some(old) => {
+                        let _ = self.store.set_incident_status(old.id, status, &now);
+                        Ok(old.id)
+                    }
+                    None => self
+                        .store
+                        .open_incident(&now, &name, &t.info.id.0, kind, status, &details),
+                };
+                let incident_id = match incident_id {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::error!("cannot record the incident of {name}: {e}");
+                        return;
+                    }
+                };
+                t.incident = Some(OpenIncident {
+                    id: incident_id,
+                    kind,
+                    status,
+                    details: details.clone(),
+                });
+                let event = match kind {
+                    IncidentKind::Unhealthy | IncidentKind::HttpProbeFailed => "container_unhealthy",
+                    IncidentKind::Crashed => "container_died",
+                    IncidentKind::OomKilled => "container_oom_killed",
+                    IncidentKind::RestartLoop => "restart_loop",
+                };
+                let mut fields = details;
+                if !acting {
+                    fields.push_str(" heal:off");
+                }
+                self.record(event, Some(&name), Some(incident_id), fields);
+            }
+            Decision::Act { action, attempt } => {
+                let Some(docker) = self.docker.clone() else {
+                    // No Docker, no action: the policy hears it failed and backs off.
+                    let _ = self.tx.try_send(Msg::ActionDone {
+                        id: id.clone(),
+                        action,
+                        result: Err("Docker is unreachable".into()),
+                    });
+                    return;
+                };
+                t.acting_since = Some(SystemTime::now());
+                t.acted_until = None;
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                let paths = t.policy.cache_paths.clone();
+                let stop_timeout = t.policy.stop_timeout_seconds;
+                let (event, fields) = match action {
+                    HealAction::ClearCache => ("clearing_cache", format!("paths:{}", paths.join(","))),
+                    HealAction::Restart => ("restarting_container", format!("attempt:{attempt}")),
+                };
+                self.record(event, Some(&name), incident_id, fields);
+                if let Some(iid) = incident_id {
+                    let rec = ActionRecord {
+                        action,
+                        at: now,
+                        outcome: "requested".into(),
+                    };
+                    let _ = self
+                        .store
+                        .add_action(iid, &rec, action == HealAction::Restart);
+                }
+                let tx = self.tx.clone();
+                let cid = id.clone();
+                tokio::spawn(async move {
+                    let result = match action {
+                        HealAction::ClearCache => clear_cache(&docker, &cid, &paths).await,
+                        HealAction::Restart => docker
+                            .restart(&cid, stop_timeout)
+                            .await
+                            .map_err(|e| e.to_string()),
+                    };
+                    let _ = tx
+                        .send(Msg::ActionDone {
+                            id: cid,
+                            action,
+                            result,
+                        })
+                        .await;
+                });
+            }
+            Decision::StillFailing { .. } => {
+                let details = t
+                    .incident
+                    .as_ref()
+                    .map(|i| i.details.clone())
+                    .unwrap_or_default();
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                if let Some(iid) = incident_id {
+                    let _ = self.store.set_last_action_outcome(iid, "ineffective");
+                }
+                self.record("container_unhealthy", Some(&name), incident_id, details);
+            }
+            Decision::Healed | Decision::Recovered => {
+                let healed = decision == Decision::Healed;
+                let fields = metrics_fields(t.last.as_ref());
+                let incident = t.incident.take();
+                let incident_id = incident.as_ref().map(|i| i.id);
+                if let Some(inc) = &incident {
+                    if healed {
+                        let _ = self.store.set_last_action_outcome(inc.id, "healed");
+                    }
+                    if let Err(e) = self.store.close_incident(inc.id, &now, healed) {
+                        tracing::error!("cannot close incident {}: {e}", inc.id);
+                    }
+                }
+                self.record("container_healthy", Some(&name), incident_id, fields);
+            }
+            Decision::GaveUp(reason) => {
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                if let Some(inc) = t.incident.as_mut() {
+                    inc.status = IncidentStatus::HealingFailed;
+                    let _ = self
+                        .store
+                        .set_incident_status(inc.id, IncidentStatus::HealingFailed, &now);
+                }
+                self.record(
+                    "healing_failed",
+                    Some(&name),
+                    incident_id,
+                    format!("reason:{}", reason.as_str()),
+                );
+            }
+            Decision::RecordDeath => {
+                let fields = format!(
+                    "exit_code:{} restart_policy:{}",
+                    t.info.exit_code, t.info.restart_policy
+                );
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                self.record("container_died", Some(&name), incident_id, fields);
+            }
+            Decision::Stand => {
+                if let Some(inc) = t.incident.as_mut() {
+                    inc.status = IncidentStatus::Watching;
+                    let _ = self
+                        .store
+                        .set_incident_status(inc.id, IncidentStatus::Watching, &now);
+                }
+            }
+        }
+    }
+
+    fn on_action_done(&mut self, id: &ContainerId, action: HealAction, result: Result<(), String>) {
+        let Some(t) = self.tracked.get_mut(id) else {
+            return;
+        };
+        t.acted_until = Some(SystemTime::now());
+        t.action_ended = Some(Instant::now());
+        let name = t.info.name.clone();
+        let incident_id = t.incident.as_ref().map(|i| i.id);
+        match &result {
+            Ok(()) => {
+                let event = match action {
+                    HealAction::ClearCache => "cache_cleared",
+                    HealAction::Restart => "container_restarted",
+                };
+                if let Some(iid) = incident_id {
+                    let _ = self.store.set_last_action_outcome(iid, "done");
+                }
+                self.record(event, Some(&name), incident_id, String::new());
+            }
+            Err(e) => {
+                if let Some(iid) = incident_id {
+                    let _ = self.store.set_last_action_outcome(iid, &format!("failed: {e}"));
+                }
+                self.record(
+                    "heal_action_failed",
+                    Some(&name),
+                    incident_id,
+                    format!("action:{} error:{}", action.as_str(), quote(e)),
+                );
+            }
+        }
+        self.feed(id, Input::ActionFinished(action, result));
+        self.sample_soon(id);
+    }
+}
+
+/// What a running container's checks say: unhealthy, a failed probe, or all passing.
+fn signal(health: Health, probe: Option<&ProbeResult>) -> Option<Input> {
+    if health == Health::Unhealthy {
+        return Some(Input::Failing {
+            kind: IncidentKind::Unhealthy,
+            details: "health:unhealthy".into(),
+        });
+    }
+    if let Some(p) = probe.filter(|p| !p.ok()) {
+        return Some(Input::Failing {
+            kind: IncidentKind::HttpProbeFailed,
+            details: p.details(),
+        });
+    }
+    match health {
+        Health::Starting => None,
+        _ => Some(Input::Healthy),
+    }
+}
+
+/// Empties each cache folder inside the container, keeping the folder itself. The paths
+/// were validated (absolute, no `..`, not a system folder) and are passed as arguments,
+/// never spliced into the shell text.
+async fn clear_cache(docker: &Docker, id: &ContainerId, paths: &[String]) -> Result<(), String> {
+    let script = r#"status=0
+for d in "$@"; do
+  [ -d "$d" ] || continue
+  find "$d" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} + || status=1
+done
+exit $status"#;
+    let mut cmd = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        script.to_string(),
+        "sh".to_string(),
+    ];
+    cmd.extend(paths.iter().cloned());
+    match docker.exec(id, cmd).await {
+        Ok((0, _)) => Ok(()),
+        Ok((code, out)) => Err(format!("exit code {code}: {}", out.trim())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn metrics_fields(m: Option<&MetricRow>) -> String {
+    let mut out = Vec::new();
+    if let Some(m) = m {
+        if let Some(c) = m.cpu_percent {
+            out.push(format!("cpu:{c:.1}"));
+        }
+        if let Some(mem) = m.mem_mb {
+            out.push(format!("mem_mb:{mem:.1}"));
+        }
+    }
+    out.join(" ")
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// A value for a `key:value` field: quoted when it has spaces, on one line.
+fn quote(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    if one_line.contains(' ') || one_line.is_empty() {
+        format!("{one_line:?}")
+    } else {
+        one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_turn_into_policy_inputs() {
+        let bad = ProbeResult {
+            status: Some(503),
+            response_time_ms: 3.0,
+            error: None,
+        };
+        let good = ProbeResult {
+            status: Some(200),
+            ..bad.clone()
+        };
+        assert!(matches!(
+            signal(Health::Unhealthy, Some(&good)),
+            Some(Input::Failing { kind: IncidentKind::Unhealthy, .. })
+        ));
+        assert_eq!(
+            signal(Health::None, Some(&bad)),
+            Some(Input::Failing {
+                kind: IncidentKind::HttpProbeFailed,
+                details: "status:503 response_ms:3".into()
+            })
+        );
+        assert_eq!(signal(Health::Healthy, Some(&good)), Some(Input::Healthy));
+        assert_eq!(signal(Health::None, None), Some(Input::Healthy));
+        assert_eq!(signal(Health::Starting, None), None);
+    }
+
+    #[test]
+    fn field_values_stay_on_one_line() {
+        assert_eq!(quote("boom"), "boom");
+        assert_eq!(quote("no such\ncontainer"), "\"no such container\"");
+    }
+}
+
+/// A one-off picture of the stack for `sickbay status`: a live look at every watched
+/// container (two samples half a second apart, for CPU %) and the open incidents.
+pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
+    let docker = match Docker::connect().await {
+        Ok(d) => d,
+        Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
+    };
+    let prober = Prober::new(Duration::from_secs(settings.monitoring.http_timeout_seconds));
+    let first = match monitor::sweep(&docker, &prober, settings).await {
+        Ok(s) => s,
+        Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = match monitor::sweep(&docker, &prober, settings).await {
+        Ok(s) => s,
+        Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
+    };
+    let open: HashMap<String, crate::model::Incident> = store
+        .open_incidents()
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .map(|i| (i.container.clone(), i))
+        .collect();
+    let prev: HashMap<ContainerId, StatsSample> = first
+        .into_iter()
+        .filter_map(|s| Some((s.info.id.clone(), s.stats?)))
+        .collect();
+    let containers = second
+        .into_iter()
+        .map(|s| {
+            let incident = open.get(&s.info.name);
+            let probe_ok = s.probe.as_ref().map(ProbeResult::ok);
+            ContainerView {
+                name: s.info.name.clone(),
+                id: s.info.id.0.clone(),
+                state: s.info.state,
+                health: s.info.health,
+                restart_count: s.info.restart_count,
+                cpu_percent: match (prev.get(&s.info.id), &s.stats) {
+                    (Some(a), Some(b)) => docker::cpu_percent(a, b).map(round1),
+                    _ => None,
+                },
+                mem_mb: s.stats.map(|st| round1(st.mem_bytes as f64 / 1_048_576.0)),
+                response_time_ms: s.probe.as_ref().map(|p| round1(p.response_time_ms)),
+                http_status: s.probe.as_ref().and_then(|p| p.status),
+                verdict: container_verdict(
+                    s.info.state,
+                    s.info.health,
+                    probe_ok,
+                    incident.map(|i| (i.kind, i.status)),
+                ),
+                note: incident.map(|i| match i.status {
+                    IncidentStatus::HealingFailed => "healing failed".to_string(),
+                    IncidentStatus::Watching => format!("{} (not healed)", i.kind.as_str()),
+                    _ => format!("healing ({})", i.attempts),
+                }),
+                incident_id: incident.map(|i| i.id),
+            }
+        })
+        .collect();
+    StatusView::new(docker.endpoint().to_string(), containers)
+}

@@ -1,0 +1,19 @@
+//! Sickbay keeps a developer's Docker stack alive: it watches every container, heals simple
+//! failures itself, and records the history. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod docker;
+pub mod engine;
+pub mod heal;
+pub mod logfile;
+pub mod model;
+pub mod monitor;
+pub mod paths;
+pub mod probe;
+pub mod store;
+pub mod telemetry;
+
+#[cfg(feature = "gui")]
+pub mod gui;

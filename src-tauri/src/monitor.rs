@@ -1,0 +1,97 @@
+//! The sweep: every watched container's state, health, restarts, CPU, memory and HTTP probe,
+//! inspected with bounded concurrency. Docker's event stream (see [`crate::engine`]) sees
+//! failures at once; the sweep fills in metrics and catches what the stream missed.
+
+use std::time::Instant;
+
+use futures_util::StreamExt;
+
+use crate::config::{self, Settings};
+use crate::docker::{ContainerInfo, Docker, DockerError, Listed, StatsSample};
+use crate::model::RunState;
+use crate::probe::{ProbeResult, Prober};
+
+/// What one sweep saw of one container.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub info: ContainerInfo,
+    pub stats: Option<StatsSample>,
+    pub probe: Option<ProbeResult>,
+    /// When the sample was taken (monotonic and UTC).
+    pub at: Instant,
+    pub timestamp: String,
+}
+
+/// Whether Sickbay watches a listed container: it matches the selector and is not opted out.
+pub fn watched(settings: &Settings, labels: &std::collections::HashMap<String, String>) -> bool {
+    config::selector_matches(&settings.monitoring.label_selector, labels)
+        && labels
+            .get("sickbay.enable")
+            .is_none_or(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "no" | "0" | "off"))
+}
+
+/// Inspects one container, with stats and its probe when it runs.
+pub async fn sample(docker: &Docker, prober: &Prober, c: &Listed) -> Result<Sample, DockerError> {
+    let at = Instant::now();
+    let timestamp = crate::clock::utc_now();
+    let info = docker.inspect(&c.id).await?;
+    let running = info.state == RunState::Running;
+    let url = info.labels.get("sickbay.health_url").cloned();
+    let stats_fut = async {
+        if running {
+            docker.stats(&c.id).await.ok()
+        } else {
+            None
+        }
+    };
+    let probe_fut = async {
+        match (&url, running) {
+            (Some(u), true) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(prober.probe(u.trim()).await)
+            }
+            _ => None,
+        }
+    };
+    let (stats, probe) = tokio::join!(stats_fut, probe_fut);
+    Ok(Sample {
+        info,
+        stats,
+        probe,
+        at,
+        timestamp,
+    })
+}
+
+/// Samples every watched container, at most `concurrency` at a time. Containers that
+/// vanish during the sweep are skipped.
+pub async fn sweep(
+    docker: &Docker,
+    prober: &Prober,
+    settings: &Settings,
+) -> Result<Vec<Sample>, DockerError> {
+    let listed: Vec<Listed> = docker
+        .list()
+        .await?
+        .into_iter()
+        .filter(|c| watched(settings, &c.labels))
+        .collect();
+    let results: Vec<Result<Sample, DockerError>> = futures_util::stream::iter(listed)
+        .map(|c| {
+            let (docker, prober) = (docker.clone(), prober.clone());
+            async move { sample(&docker, &prober, &c).await }
+        })
+        .buffer_unordered(settings.monitoring.concurrency)
+        .collect()
+        .await;
+    let mut samples = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(s) => samples.push(s),
+            Err(DockerError::NotFound(_)) => {}
+            Err(e) if e.is_unreachable() => return Err(e),
+            Err(e) => tracing::warn!("sweep: {e}"),
+        }
+    }
+    samples.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+    Ok(samples)
+}

@@ -1,0 +1,539 @@
+//! The history: a local SQLite database (WAL) holding incidents, events and metrics in the
+//! original system's tables. The only importer of rusqlite. Migrations come from
+//! `migrations/sqlite/` and are applied at open, tracked by `PRAGMA user_version`.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::model::{ActionRecord, Incident, IncidentKind, IncidentStatus};
+
+/// The migrations, in order. A database at `user_version = n` has the first `n` applied.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_history.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the history database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("the history database {path} was written by a newer Sickbay (schema {found}, this one knows {known})")]
+    TooNew {
+        path: String,
+        found: i64,
+        known: usize,
+    },
+    #[error("history database: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// One metric sample of one container.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricRow {
+    pub timestamp: String,
+    pub container_name: String,
+    pub container_id: String,
+    pub state: String,
+    pub health: String,
+    pub restart_count: i64,
+    pub cpu_percent: Option<f64>,
+    pub mem_mb: Option<f64>,
+    pub mem_limit_mb: Option<f64>,
+    pub response_time_ms: Option<f64>,
+    pub http_status: Option<u16>,
+}
+
+/// One event as `monitor_events` holds it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub timestamp: String,
+    pub event: String,
+    pub container_name: Option<String>,
+    pub incident_id: Option<i64>,
+    pub details: String,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+fn new_uid() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        let mut store = Self { conn };
+        store.migrate(path)?;
+        Ok(store)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let mut store = Self {
+            conn: Connection::open_in_memory()?,
+        };
+        store.migrate(Path::new(":memory:"))?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    pub fn insert_event(
+        &self,
+        timestamp: &str,
+        event: &str,
+        container: Option<&str>,
+        incident_id: Option<i64>,
+        details: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO monitor_events (uid, timestamp, event, container_name, incident_id, details)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![new_uid(), timestamp, event, container, incident_id, details],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_incident(
+        &self,
+        timestamp: &str,
+        container_name: &str,
+        container_id: &str,
+        kind: IncidentKind,
+        status: IncidentStatus,
+        details: &str,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO monitor_incidents
+               (uid, timestamp, container_name, container_id, kind, status, details, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?2)",
+            params![
+                new_uid(),
+                timestamp,
+                container_name,
+                container_id,
+                kind.as_str(),
+                status.as_str(),
+                details
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn set_incident_status(
+        &self,
+        id: i64,
+        status: IncidentStatus,
+        timestamp: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE monitor_incidents SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, status.as_str(), timestamp],
+        )?;
+        Ok(())
+    }
+
+    /// Appends a heal action to the incident; `restart` also counts an attempt.
+    pub fn add_action(
+        &self,
+        id: i64,
+        record: &ActionRecord,
+        counts_as_attempt: bool,
+    ) -> Result<(), StoreError> {
+        let actions: String = self.conn.query_row(
+            "SELECT actions FROM monitor_incidents WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let mut list: Vec<ActionRecord> = serde_json::from_str(&actions).unwrap_or_default();
+        list.push(record.clone());
+        let json = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+        self.conn.execute(
+            "UPDATE monitor_incidents
+                SET actions = ?2, attempts = attempts + ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, json, counts_as_attempt as i64, record.at],
+        )?;
+        Ok(())
+    }
+
+    /// Records the outcome of the last action of the incident.
+    pub fn set_last_action_outcome(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
+        let actions: String = self.conn.query_row(
+            "SELECT actions FROM monitor_incidents WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        let mut list: Vec<ActionRecord> = serde_json::from_str(&actions).unwrap_or_default();
+        if let Some(last) = list.last_mut() {
+            last.outcome = outcome.to_string();
+        }
+        let json = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+        self.conn.execute(
+            "UPDATE monitor_incidents SET actions = ?2 WHERE id = ?1",
+            params![id, json],
+        )?;
+        Ok(())
+    }
+
+    pub fn close_incident(
+        &self,
+        id: i64,
+        timestamp: &str,
+        auto_healed: bool,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE monitor_incidents
+                SET status = 'resolved', closed_at = ?2, auto_healed = ?3, updated_at = ?2
+              WHERE id = ?1",
+            params![id, timestamp, auto_healed],
+        )?;
+        Ok(())
+    }
+
+    /// Incidents, newest first.
+    pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
+        let sql = format!(
+            "SELECT id, container_name, kind, status, details, timestamp, closed_at, auto_healed,
+                    attempts, actions
+               FROM monitor_incidents {}
+              ORDER BY timestamp DESC, id DESC LIMIT ?1",
+            if open_only {
+                "WHERE closed_at IS NULL"
+            } else {
+                ""
+            }
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            let kind: String = r.get(2)?;
+            let status: String = r.get(3)?;
+            let actions: String = r.get(9)?;
+            Ok(Incident {
+                id: r.get(0)?,
+                container: r.get(1)?,
+                kind: IncidentKind::parse(&kind).unwrap_or(IncidentKind::Unhealthy),
+                status: IncidentStatus::parse(&status).unwrap_or(IncidentStatus::Open),
+                details: r.get(4)?,
+                opened_at: r.get(5)?,
+                closed_at: r.get(6)?,
+                auto_healed: r.get(7)?,
+                attempts: r.get(8)?,
+                actions: serde_json::from_str(&actions).unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
+        Ok(self
+            .incidents(false, usize::MAX >> 1)?
+            .into_iter()
+            .find(|i| i.id == id))
+    }
+
+    /// Open incidents by container name (the newest per container).
+    pub fn open_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.incidents(true, 10_000)
+    }
+
+    pub fn insert_metrics(&mut self, rows: &[MetricRow]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO monitor_health_metrics
+                   (uid, timestamp, container_name, container_id, state, health, restart_count,
+                    cpu_percent, mem_mb, mem_limit_mb, response_time_ms, http_status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for m in rows {
+                stmt.execute(params![
+                    new_uid(),
+                    m.timestamp,
+                    m.container_name,
+                    m.container_id,
+                    m.state,
+                    m.health,
+                    m.restart_count,
+                    m.cpu_percent,
+                    m.mem_mb,
+                    m.mem_limit_mb,
+                    m.response_time_ms,
+                    m.http_status
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The newest sample of each container.
+    pub fn latest_metrics(&self) -> Result<Vec<MetricRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT m.timestamp, m.container_name, m.container_id, m.state, m.health,
+                    m.restart_count, m.cpu_percent, m.mem_mb, m.mem_limit_mb,
+                    m.response_time_ms, m.http_status
+               FROM monitor_health_metrics m
+               JOIN (SELECT container_name, MAX(id) AS id FROM monitor_health_metrics
+                      GROUP BY container_name) last ON last.id = m.id
+              ORDER BY m.container_name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(MetricRow {
+                timestamp: r.get(0)?,
+                container_name: r.get(1)?,
+                container_id: r.get(2)?,
+                state: r.get(3)?,
+                health: r.get(4)?,
+                restart_count: r.get(5)?,
+                cpu_percent: r.get(6)?,
+                mem_mb: r.get(7)?,
+                mem_limit_mb: r.get(8)?,
+                response_time_ms: r.get(9)?,
+                http_status: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Events, oldest first, optionally of one incident.
+    pub fn events(&self, incident_id: Option<i64>) -> Result<Vec<EventRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, timestamp, event, container_name, incident_id, details FROM monitor_events
+              WHERE ?1 IS NULL OR incident_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([incident_id], |r| {
+            Ok(EventRow {
+                id: r.get(0)?,
+                timestamp: r.get(1)?,
+                event: r.get(2)?,
+                container_name: r.get(3)?,
+                incident_id: r.get(4)?,
+                details: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Timestamps of Sickbay's restarts of `container` since `since` (to seed the limit).
+    pub fn restarts_since(&self, container: &str, since: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT timestamp FROM monitor_events
+              WHERE event = 'restarting_container' AND container_name = ?1 AND timestamp >= ?2
+              ORDER BY timestamp",
+        )?;
+        let rows = stmt.query_map(params![container, since], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Rolls raw samples older than `metrics_cutoff` up into hourly averages and deletes
+    /// them; deletes hourly rows and closed incidents' events older than `history_cutoff`.
+    /// Returns the number of raw samples rolled up.
+    pub fn apply_retention(
+        &mut self,
+        metrics_cutoff: &str,
+        history_cutoff: &str,
+    ) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO monitor_health_metrics_hourly
+               (hour, container_name, samples, cpu_percent, mem_mb, mem_max_mb, response_time_ms)
+             SELECT substr(timestamp, 1, 13) || ':00:00.000Z', container_name, COUNT(*),
+                    AVG(cpu_percent), AVG(mem_mb), MAX(mem_mb), AVG(response_time_ms)
+               FROM monitor_health_metrics WHERE timestamp < ?1
+              GROUP BY 1, 2
+             ON CONFLICT (hour, container_name) DO UPDATE SET
+               cpu_percent = (cpu_percent * samples + excluded.cpu_percent * excluded.samples)
+                             / (samples + excluded.samples),
+               mem_mb = (mem_mb * samples + excluded.mem_mb * excluded.samples)
+                        / (samples + excluded.samples),
+               mem_max_mb = MAX(mem_max_mb, excluded.mem_max_mb),
+               response_time_ms = COALESCE((response_time_ms * samples
+                                   + excluded.response_time_ms * excluded.samples)
+                                   / (samples + excluded.samples), excluded.response_time_ms,
+                                   response_time_ms),
+               samples = samples + excluded.samples",
+            [metrics_cutoff],
+        )?;
+        let rolled = tx.execute(
+            "DELETE FROM monitor_health_metrics WHERE timestamp < ?1",
+            [metrics_cutoff],
+        )?;
+        tx.execute(
+            "DELETE FROM monitor_health_metrics_hourly WHERE hour < ?1",
+            [history_cutoff],
+        )?;
+        tx.execute(
+            "DELETE FROM monitor_events WHERE timestamp < ?1 AND (incident_id IS NULL OR
+               incident_id IN (SELECT id FROM monitor_incidents WHERE closed_at IS NOT NULL))",
+            [history_cutoff],
+        )?;
+        tx.commit()?;
+        Ok(rolled)
+    }
+
+    /// Runs a read-only query and returns the number of rows (for `doctor` and tests).
+    pub fn count(&self, table: &str) -> Result<i64, StoreError> {
+        // Table names come from our own code, never from input.
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+    }
+
+    /// The original system's query, to prove it still runs.
+    pub fn unhealed_incident_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT * FROM monitor_incidents WHERE auto_healed = false ORDER BY timestamp DESC LIMIT 10;",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT MAX(id) FROM monitor_events", [], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::HealAction;
+
+    fn metric(ts: &str, name: &str, cpu: f64) -> MetricRow {
+        MetricRow {
+            timestamp: ts.into(),
+            container_name: name.into(),
+            container_id: "abc".into(),
+            state: "running".into(),
+            health: "healthy".into(),
+            restart_count: 0,
+            cpu_percent: Some(cpu),
+            mem_mb: Some(10.0),
+            mem_limit_mb: None,
+            response_time_ms: Some(cpu * 10.0),
+            http_status: Some(200),
+        }
+    }
+
+    #[test]
+    fn an_incident_is_recorded_with_its_actions_and_closed() {
+        let s = Store::in_memory().unwrap();
+        let id = s
+            .open_incident(
+                "2025-11-20T10:30:00.000Z",
+                "web",
+                "abc",
+                IncidentKind::Unhealthy,
+                IncidentStatus::Open,
+                "status:503",
+            )
+            .unwrap();
+        s.add_action(
+            id,
+            &ActionRecord {
+                action: HealAction::Restart,
+                at: "2025-11-20T10:30:05.000Z".into(),
+                outcome: "requested".into(),
+            },
+            true,
+        )
+        .unwrap();
+        s.set_last_action_outcome(id, "ok").unwrap();
+        assert_eq!(s.unhealed_incident_ids().unwrap(), vec![id]);
+        s.close_incident(id, "2025-11-20T10:30:15.000Z", true).unwrap();
+        let inc = s.incident(id).unwrap().unwrap();
+        assert_eq!(inc.status, IncidentStatus::Resolved);
+        assert!(inc.auto_healed);
+        assert_eq!(inc.attempts, 1);
+        assert_eq!(inc.actions[0].outcome, "ok");
+        assert!(s.unhealed_incident_ids().unwrap().is_empty());
+        assert!(s.open_incidents().unwrap().is_empty());
+    }
+
+    #[test]
+    fn old_samples_are_rolled_up_into_hourly_averages() {
+        let mut s = Store::in_memory().unwrap();
+        s.insert_metrics(&[
+            metric("2025-01-01T10:05:00.000Z", "web", 1.0),
+            metric("2025-01-01T10:35:00.000Z", "web", 3.0),
+            metric("2025-01-09T10:35:00.000Z", "web", 5.0),
+        ])
+        .unwrap();
+        let rolled = s
+            .apply_retention("2025-01-08T00:00:00.000Z", "2024-01-01T00:00:00.000Z")
+            .unwrap();
+        assert_eq!(rolled, 2);
+        assert_eq!(s.count("monitor_health_metrics").unwrap(), 1);
+        let (samples, cpu): (i64, f64) = s
+            .conn
+            .query_row(
+                "SELECT samples, cpu_percent FROM monitor_health_metrics_hourly",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((samples, cpu), (2, 2.0));
+    }
+
+    #[test]
+    fn reopening_a_database_keeps_its_rows_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sickbay.db");
+        {
+            let s = Store::open(&path).unwrap();
+            s.insert_event("2025-01-01T00:00:00.000Z", "container_died", Some("web"), None, "")
+                .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(s.count("monitor_events").unwrap(), 1);
+    }
+}
