@@ -14,7 +14,11 @@ use crate::store::Store;
 use crate::{docker, paths};
 
 #[derive(Debug, Parser)]
-#[command(name = "sickbay", version, about = "Keeps your Docker stack alive: watch, heal, escalate.")]
+#[command(
+    name = "sickbay",
+    version,
+    about = "Keeps your Docker stack alive: watch, heal, escalate."
+)]
 pub struct Cli {
     /// Configuration file (default: the platform's config folder, `sickbay/sickbay.toml`).
     #[arg(long, global = true, env = "SICKBAY_CONFIG", value_name = "FILE")]
@@ -93,7 +97,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             runtime()?.block_on(engine::run(
                 settings,
                 store,
-                &paths::logs_dir(),
+                paths::logs_dir(),
                 shutdown_signal(),
                 None,
             ))?;
@@ -155,12 +159,17 @@ pub async fn shutdown_signal() {
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn print_status(out: &mut impl Write, v: &StatusView) -> std::io::Result<()> {
     if !v.docker_reachable {
-        writeln!(out, "verdict: grey (Docker unreachable at {})", v.docker_endpoint)?;
+        writeln!(
+            out,
+            "verdict: grey (Docker unreachable at {})",
+            v.docker_endpoint
+        )?;
         if let Some(e) = &v.docker_error {
             writeln!(out, "  {e}")?;
         }
@@ -241,7 +250,10 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
         Ok((_, ConfigSource::Defaults { looked_at })) => checks.push(Check {
             ok: true,
             essential: true,
-            what: format!("no configuration file at {}: using the defaults", looked_at.display()),
+            what: format!(
+                "no configuration file at {}: using the defaults",
+                looked_at.display()
+            ),
             advice: None,
         }),
         Err(f) => checks.push(Check {
@@ -328,7 +340,13 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     for c in &checks {
-        let mark = if c.ok { "ok  " } else if c.essential { "FAIL" } else { "warn" };
+        let mark = if c.ok {
+            "ok  "
+        } else if c.essential {
+            "FAIL"
+        } else {
+            "warn"
+        };
         writeln!(out, "[{mark}] {}", c.what)?;
         if let Some(a) = &c.advice {
             writeln!(out, "       → {a}")?;

@@ -136,7 +136,9 @@ impl fmt::Display for ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ConfigSource {
     /// No file: built-in defaults.
-    Defaults { looked_at: PathBuf },
+    Defaults {
+        looked_at: PathBuf,
+    },
     File(PathBuf),
 }
 
@@ -179,12 +181,14 @@ impl Settings {
                 message: e.message().trim().to_string(),
             }
         })?;
-        settings.validate().map_err(|(section, key, message)| ConfigError {
-            path: path.to_path_buf(),
-            line: locate(text, section, key),
-            key: Some(format!("{section}.{key}")),
-            message,
-        })?;
+        settings
+            .validate()
+            .map_err(|(section, key, message)| ConfigError {
+                path: path.to_path_buf(),
+                line: locate(text, section, key),
+                key: Some(format!("{section}.{key}")),
+                message,
+            })?;
         Ok(settings)
     }
 
@@ -196,16 +200,35 @@ impl Settings {
             min: u64,
         ) -> Result<(), (&'static str, &'static str, String)> {
             if value < min {
-                return Err((section, key, format!("must be at least {min}, found {value}")));
+                return Err((
+                    section,
+                    key,
+                    format!("must be at least {min}, found {value}"),
+                ));
             }
             Ok(())
         }
         let m = &self.monitoring;
         at_least("monitoring", "interval_seconds", m.interval_seconds, 1)?;
         at_least("monitoring", "concurrency", m.concurrency as u64, 1)?;
-        at_least("monitoring", "http_timeout_seconds", m.http_timeout_seconds, 1)?;
-        at_least("monitoring", "restart_loop_restarts", m.restart_loop_restarts.into(), 2)?;
-        at_least("monitoring", "restart_loop_minutes", m.restart_loop_minutes, 1)?;
+        at_least(
+            "monitoring",
+            "http_timeout_seconds",
+            m.http_timeout_seconds,
+            1,
+        )?;
+        at_least(
+            "monitoring",
+            "restart_loop_restarts",
+            m.restart_loop_restarts.into(),
+            2,
+        )?;
+        at_least(
+            "monitoring",
+            "restart_loop_minutes",
+            m.restart_loop_minutes,
+            1,
+        )?;
         for sel in &m.label_selector {
             if sel.trim().is_empty() || sel.starts_with('=') {
                 return Err((
@@ -218,7 +241,12 @@ impl Settings {
         let h = &self.heal;
         at_least("heal", "max_attempts", h.max_attempts.into(), 1)?;
         at_least("heal", "window_minutes", h.window_minutes, 1)?;
-        at_least("heal", "backoff_initial_seconds", h.backoff_initial_seconds, 1)?;
+        at_least(
+            "heal",
+            "backoff_initial_seconds",
+            h.backoff_initial_seconds,
+            1,
+        )?;
         if h.backoff_max_seconds < h.backoff_initial_seconds {
             return Err((
                 "heal",
@@ -348,7 +376,11 @@ impl Policy {
             }
         }
         if let Some(v) = labels.get("sickbay.heal") {
-            let steps: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let steps: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
             if steps == ["none"] {
                 policy.heal = false;
             } else if steps.is_empty() || steps.iter().any(|s| *s != "restart") {
@@ -465,7 +497,10 @@ mod tests {
         assert_eq!(e.line, Some(3));
         assert_eq!(e.key.as_deref(), Some("monitoring.interval_seconds"));
         let msg = e.to_string();
-        assert!(msg.contains("sickbay.toml, line 3, key `monitoring.interval_seconds`"), "{msg}");
+        assert!(
+            msg.contains("sickbay.toml, line 3, key `monitoring.interval_seconds`"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -497,13 +532,20 @@ mod tests {
         .collect();
         let (p, errs) = Policy::from_labels(&labels, &Heal::default());
         assert!(p.watched && p.heal);
-        assert_eq!(p.health_url.as_deref(), Some("http://127.0.0.1:8080/health"));
+        assert_eq!(
+            p.health_url.as_deref(),
+            Some("http://127.0.0.1:8080/health")
+        );
         assert_eq!(p.cache_paths, vec!["/tmp/cache"]);
         assert_eq!(p.stop_timeout_seconds, 3);
         let labels_named: Vec<_> = errs.iter().map(|e| e.label.as_str()).collect();
         assert_eq!(
             labels_named,
-            vec!["sickbay.enable", "sickbay.cache_paths", "sickbay.cache_paths"]
+            vec![
+                "sickbay.enable",
+                "sickbay.cache_paths",
+                "sickbay.cache_paths"
+            ]
         );
     }
 

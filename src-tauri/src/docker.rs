@@ -400,7 +400,11 @@ impl Docker {
     }
 
     /// Runs `cmd` inside the container and returns its exit code and combined output.
-    pub async fn exec(&self, id: &ContainerId, cmd: Vec<String>) -> Result<(i64, String), DockerError> {
+    pub async fn exec(
+        &self,
+        id: &ContainerId,
+        cmd: Vec<String>,
+    ) -> Result<(i64, String), DockerError> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         let exec = self
             .client
@@ -416,7 +420,9 @@ impl Docker {
             .await
             .map_err(|e| self.err(e))?;
         let mut output = String::new();
-        if let StartExecResults::Attached { output: mut out, .. } = self
+        if let StartExecResults::Attached {
+            output: mut out, ..
+        } = self
             .client
             .start_exec(&exec.id, None)
             .await
@@ -443,7 +449,11 @@ impl Docker {
 #[cfg(unix)]
 fn connect_to(endpoint: &str) -> Result<Bollard, bollard::errors::Error> {
     if let Some(path) = endpoint.strip_prefix("unix://") {
-        return Bollard::connect_with_unix(path, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION);
+        return Bollard::connect_with_unix(
+            path,
+            REQUEST_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        );
     }
     connect_other(endpoint)
 }
@@ -462,7 +472,11 @@ fn connect_to(endpoint: &str) -> Result<Bollard, bollard::errors::Error> {
 
 fn connect_other(endpoint: &str) -> Result<Bollard, bollard::errors::Error> {
     if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
-        return Bollard::connect_with_http(endpoint, REQUEST_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION);
+        return Bollard::connect_with_http(
+            endpoint,
+            REQUEST_TIMEOUT_SECS,
+            bollard::API_DEFAULT_VERSION,
+        );
     }
     Bollard::connect_with_host(endpoint)
 }
@@ -507,8 +521,11 @@ mod tests {
             time_nano: Some(42),
             ..Default::default()
         };
-        let e = map_event(msg("die", &[("exitCode", "137"), ("name", "web"), ("app", "x")]))
-            .unwrap();
+        let e = map_event(msg(
+            "die",
+            &[("exitCode", "137"), ("name", "web"), ("app", "x")],
+        ))
+        .unwrap();
         assert_eq!(e.kind, EventKind::Die { exit_code: 137 });
         assert_eq!(e.name, "web");
         assert_eq!(e.labels.get("app").map(String::as_str), Some("x"));

@@ -4,7 +4,7 @@
 //! every event to the history before anything user-visible refers to it.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -18,8 +18,8 @@ use crate::docker::{self, ContainerInfo, Docker, DockerEvent, EventKind, StatsSa
 use crate::heal::{Capabilities, ContainerHeal, Death, Decision, Input, Limits};
 use crate::logfile::{self, LogFile};
 use crate::model::{
-    container_verdict, ActionRecord, ContainerId, HealAction, Health, IncidentKind,
-    IncidentStatus, RunState, Verdict,
+    container_verdict, ActionRecord, ContainerId, HealAction, Health, IncidentKind, IncidentStatus,
+    RunState, Verdict,
 };
 use crate::monitor::{self, Sample};
 use crate::probe::{ProbeResult, Prober};
@@ -32,7 +32,7 @@ pub enum Msg {
     Disconnected(String),
     Event(DockerEvent),
     Swept(Vec<Sample>),
-    Sampled(Sample),
+    Sampled(Box<Sample>),
     ActionDone {
         id: ContainerId,
         action: HealAction,
@@ -158,11 +158,10 @@ impl Tracked {
             response_time_ms: self.last_probe.as_ref().map(|p| p.response_time_ms),
             http_status: self.last_probe.as_ref().and_then(|p| p.status),
             verdict: container_verdict(self.info.state, self.info.health, probe_ok, incident),
-            note: self.incident.as_ref().map(|i| match i.status {
-                IncidentStatus::HealingFailed => "healing failed".to_string(),
-                IncidentStatus::Watching => format!("{} (not healed)", i.kind.as_str()),
-                _ => format!("healing ({})", self.heal.attempts()),
-            }),
+            note: self
+                .incident
+                .as_ref()
+                .map(|i| incident_note(i.kind, i.status, self.heal.attempts())),
             incident_id: self.incident.as_ref().map(|i| i.id),
         }
     }
@@ -194,21 +193,32 @@ pub struct Engine {
 pub async fn run(
     settings: Settings,
     store: Store,
-    logs_dir: &Path,
+    logs_dir: PathBuf,
     shutdown: impl std::future::Future<Output = ()>,
     status_tx: Option<watch::Sender<StatusView>>,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let (docker_tx, docker_rx) = watch::channel::<Option<Docker>>(None);
     let status_tx = status_tx.unwrap_or_else(|| {
-        watch::channel(StatusView::unreachable(docker::endpoint(), "starting".into())).0
+        watch::channel(StatusView::unreachable(
+            docker::endpoint(),
+            "starting".into(),
+        ))
+        .0
     });
     let sweep_now = Arc::new(Notify::new());
     let max_bytes = settings.retention.log_max_mb * 1024 * 1024;
-    let log = match LogFile::open(&logs_dir.join("monitor.log"), max_bytes, settings.retention.log_keep) {
+    let log = match LogFile::open(
+        &logs_dir.join("monitor.log"),
+        max_bytes,
+        settings.retention.log_keep,
+    ) {
         Ok(l) => Some(l),
         Err(e) => {
-            tracing::error!("cannot write {}: {e}", logs_dir.join("monitor.log").display());
+            tracing::error!(
+                "cannot write {}: {e}",
+                logs_dir.join("monitor.log").display()
+            );
             None
         }
     };
@@ -228,7 +238,12 @@ pub async fn run(
     };
     engine.adopt_open_incidents();
     engine.apply_retention();
-    engine.record("monitor_started", None, None, format!("docker:{}", docker::endpoint()));
+    engine.record(
+        "monitor_started",
+        None,
+        None,
+        format!("docker:{}", docker::endpoint()),
+    );
 
     let connection = tokio::spawn(connection_loop(tx.clone()));
     let sweeper = tokio::spawn(sweep_loop(
@@ -317,7 +332,9 @@ async fn sweep_loop(
     tx: mpsc::Sender<Msg>,
     now: Arc<Notify>,
 ) {
-    let prober = Prober::new(Duration::from_secs(settings.monitoring.http_timeout_seconds));
+    let prober = Prober::new(Duration::from_secs(
+        settings.monitoring.http_timeout_seconds,
+    ));
     let mut interval =
         tokio::time::interval(Duration::from_secs(settings.monitoring.interval_seconds));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -345,12 +362,14 @@ impl Engine {
         match self.store.open_incidents() {
             Ok(list) => {
                 for i in list {
-                    self.adopted.entry(i.container.clone()).or_insert(OpenIncident {
-                        id: i.id,
-                        kind: i.kind,
-                        status: i.status,
-                        details: i.details,
-                    });
+                    self.adopted
+                        .entry(i.container.clone())
+                        .or_insert(OpenIncident {
+                            id: i.id,
+                            kind: i.kind,
+                            status: i.status,
+                            details: i.details,
+                        });
                 }
             }
             Err(e) => tracing::error!("cannot read open incidents: {e}"),
@@ -369,15 +388,21 @@ impl Engine {
     }
 
     /// Writes an event to the history, then to `monitor.log` and the diagnostic log.
-    fn record(&mut self, event: &str, container: Option<&str>, incident: Option<i64>, fields: String) {
+    fn record(
+        &mut self,
+        event: &str,
+        container: Option<&str>,
+        incident: Option<i64>,
+        fields: String,
+    ) {
         let fields = match container {
             Some(c) if fields.is_empty() => format!("container:{c}"),
             Some(c) => format!("container:{c} {fields}"),
             None => fields,
         };
-        if let Err(e) = self
-            .store
-            .insert_event(&clock::utc_now(), event, container, incident, &fields)
+        if let Err(e) =
+            self.store
+                .insert_event(&clock::utc_now(), event, container, incident, &fields)
         {
             tracing::error!("cannot record {event}: {e}");
         }
@@ -461,7 +486,7 @@ impl Engine {
                 }
             }
             Msg::Sampled(s) => {
-                if let Some(row) = self.on_sample(s) {
+                if let Some(row) = self.on_sample(*s) {
                     if let Err(e) = self.store.insert_metrics(&[row]) {
                         tracing::error!("cannot record metrics: {e}");
                     }
@@ -476,7 +501,9 @@ impl Engine {
         let view = if self.docker.is_none() {
             StatusView::unreachable(
                 docker::endpoint(),
-                self.docker_error.clone().unwrap_or_else(|| "connecting".into()),
+                self.docker_error
+                    .clone()
+                    .unwrap_or_else(|| "connecting".into()),
             )
         } else {
             let mut containers: Vec<ContainerView> =
@@ -501,7 +528,12 @@ impl Engine {
             let (policy, errors) = Policy::from_labels(&info.labels, &self.settings.heal);
             for e in errors {
                 tracing::warn!("container {}: {e}", info.name);
-                self.record("bad_label", Some(&info.name.clone()), None, format!("label:{} problem:{}", e.label, quote(&e.problem)));
+                self.record(
+                    "bad_label",
+                    Some(&info.name.clone()),
+                    None,
+                    format!("label:{} problem:{}", e.label, quote(&e.problem)),
+                );
             }
             let mut heal = ContainerHeal::default();
             // Restarts made by an earlier run still count against the limit.
@@ -513,7 +545,9 @@ impl Engine {
                 let now_wall = SystemTime::now();
                 for t in times.iter().filter_map(|t| clock::parse(t)) {
                     let ago = now_wall.duration_since(t).unwrap_or_default();
-                    heal.remember_restart(Instant::now().checked_sub(ago).unwrap_or_else(Instant::now));
+                    heal.remember_restart(
+                        Instant::now().checked_sub(ago).unwrap_or_else(Instant::now),
+                    );
                 }
             }
             let incident = self.adopted.remove(&info.name);
@@ -543,7 +577,12 @@ impl Engine {
             if let Some(inc) = t.incident {
                 let name = t.info.name.clone();
                 let _ = self.store.close_incident(inc.id, &clock::utc_now(), false);
-                self.record("container_removed", Some(&name), Some(inc.id), String::new());
+                self.record(
+                    "container_removed",
+                    Some(&name),
+                    Some(inc.id),
+                    String::new(),
+                );
             }
         }
     }
@@ -608,7 +647,7 @@ impl Engine {
                         labels: ev.labels,
                     };
                     if let Ok(s) = monitor::sample(&d, &prober, &listed).await {
-                        let _ = tx.send(Msg::Sampled(s)).await;
+                        let _ = tx.send(Msg::Sampled(Box::new(s))).await;
                     }
                 });
             }
@@ -657,7 +696,12 @@ impl Engine {
                 };
                 if by_user {
                     let name = t.info.name.clone();
-                    self.record("container_stopped", Some(&name), None, format!("exit_code:{exit_code}"));
+                    self.record(
+                        "container_stopped",
+                        Some(&name),
+                        None,
+                        format!("exit_code:{exit_code}"),
+                    );
                 }
                 self.feed(&id, Input::Died(death));
                 // The state after the death (restarting, exited) comes from a fresh inspect.
@@ -666,8 +710,8 @@ impl Engine {
             EventKind::Start | EventKind::Restart => {
                 t.user_stopping = false;
                 t.info.state = RunState::Running;
-                let user = !ours
-                    && (ev.kind == EventKind::Restart || t.info.restart_policy == "no");
+                let user =
+                    !ours && (ev.kind == EventKind::Restart || t.info.restart_policy == "no");
                 if user {
                     self.feed(&id, Input::UserActed);
                 }
@@ -691,7 +735,7 @@ impl Engine {
         tokio::spawn(async move {
             let prober = Prober::new(Duration::from_secs(timeout));
             if let Ok(s) = monitor::sample(&d, &prober, &listed).await {
-                let _ = tx.send(Msg::Sampled(s)).await;
+                let _ = tx.send(Msg::Sampled(Box::new(s))).await;
             }
         });
     }
@@ -745,9 +789,10 @@ impl Engine {
                         let _ = self.store.set_incident_status(old.id, status, &now);
                         Ok(old.id)
                     }
-                    None => self
-                        .store
-                        .open_incident(&now, &name, &t.info.id.0, kind, status, &details),
+                    None => {
+                        self.store
+                            .open_incident(&now, &name, &t.info.id.0, kind, status, &details)
+                    }
                 };
                 let incident_id = match incident_id {
                     Ok(i) => i,
@@ -763,7 +808,9 @@ impl Engine {
                     details: details.clone(),
                 });
                 let event = match kind {
-                    IncidentKind::Unhealthy | IncidentKind::HttpProbeFailed => "container_unhealthy",
+                    IncidentKind::Unhealthy | IncidentKind::HttpProbeFailed => {
+                        "container_unhealthy"
+                    }
                     IncidentKind::Crashed => "container_died",
                     IncidentKind::OomKilled => "container_oom_killed",
                     IncidentKind::RestartLoop => "restart_loop",
@@ -790,7 +837,9 @@ impl Engine {
                 let paths = t.policy.cache_paths.clone();
                 let stop_timeout = t.policy.stop_timeout_seconds;
                 let (event, fields) = match action {
-                    HealAction::ClearCache => ("clearing_cache", format!("paths:{}", paths.join(","))),
+                    HealAction::ClearCache => {
+                        ("clearing_cache", format!("paths:{}", paths.join(",")))
+                    }
                     HealAction::Restart => ("restarting_container", format!("attempt:{attempt}")),
                 };
                 self.record(event, Some(&name), incident_id, fields);
@@ -854,9 +903,9 @@ impl Engine {
                 let incident_id = t.incident.as_ref().map(|i| i.id);
                 if let Some(inc) = t.incident.as_mut() {
                     inc.status = IncidentStatus::HealingFailed;
-                    let _ = self
-                        .store
-                        .set_incident_status(inc.id, IncidentStatus::HealingFailed, &now);
+                    let _ =
+                        self.store
+                            .set_incident_status(inc.id, IncidentStatus::HealingFailed, &now);
                 }
                 self.record(
                     "healing_failed",
@@ -905,7 +954,9 @@ impl Engine {
             }
             Err(e) => {
                 if let Some(iid) = incident_id {
-                    let _ = self.store.set_last_action_outcome(iid, &format!("failed: {e}"));
+                    let _ = self
+                        .store
+                        .set_last_action_outcome(iid, &format!("failed: {e}"));
                 }
                 self.record(
                     "heal_action_failed",
@@ -964,6 +1015,15 @@ exit $status"#;
     }
 }
 
+/// Where healing stands, in a few words: "healing (2)", "healing failed".
+fn incident_note(kind: IncidentKind, status: IncidentStatus, attempts: u32) -> String {
+    match status {
+        IncidentStatus::HealingFailed => "healing failed".to_string(),
+        IncidentStatus::Watching => format!("{} (not healed)", kind.as_str()),
+        _ => format!("healing ({attempts})"),
+    }
+}
+
 fn metrics_fields(m: Option<&MetricRow>) -> String {
     let mut out = Vec::new();
     if let Some(m) = m {
@@ -1012,7 +1072,10 @@ mod tests {
         };
         assert!(matches!(
             signal(Health::Unhealthy, Some(&good)),
-            Some(Input::Failing { kind: IncidentKind::Unhealthy, .. })
+            Some(Input::Failing {
+                kind: IncidentKind::Unhealthy,
+                ..
+            })
         ));
         assert_eq!(
             signal(Health::None, Some(&bad)),
@@ -1040,7 +1103,9 @@ pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
         Ok(d) => d,
         Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
     };
-    let prober = Prober::new(Duration::from_secs(settings.monitoring.http_timeout_seconds));
+    let prober = Prober::new(Duration::from_secs(
+        settings.monitoring.http_timeout_seconds,
+    ));
     let first = match monitor::sweep(&docker, &prober, settings).await {
         Ok(s) => s,
         Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
@@ -1085,11 +1150,7 @@ pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
                     probe_ok,
                     incident.map(|i| (i.kind, i.status)),
                 ),
-                note: incident.map(|i| match i.status {
-                    IncidentStatus::HealingFailed => "healing failed".to_string(),
-                    IncidentStatus::Watching => format!("{} (not healed)", i.kind.as_str()),
-                    _ => format!("healing ({})", i.attempts),
-                }),
+                note: incident.map(|i| incident_note(i.kind, i.status, i.attempts)),
                 incident_id: incident.map(|i| i.id),
             }
         })

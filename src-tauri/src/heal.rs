@@ -42,10 +42,7 @@ pub struct Death {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// The container is failing a check right now (health check or HTTP probe).
-    Failing {
-        kind: IncidentKind,
-        details: String,
-    },
+    Failing { kind: IncidentKind, details: String },
     /// The container died.
     Died(Death),
     /// Every check the container has passes (or, without checks, it is running).
@@ -432,7 +429,7 @@ impl ContainerHeal {
         jitter: f64,
     ) -> Vec<Decision> {
         match self.phase.clone() {
-            Phase::Waiting { until, next } if now >= until => self.act(next, limits, now),
+            Phase::Waiting { until, next } if now >= until => self.act(next, now),
             Phase::Verifying { deadline, .. } if now >= deadline => {
                 if caps.has_check {
                     self.verification_failed(caps, limits, now, jitter)
@@ -474,7 +471,7 @@ impl ContainerHeal {
     ) -> Vec<Decision> {
         if caps.cache_paths && !self.cache_tried {
             self.cache_tried = true;
-            return self.act(HealAction::ClearCache, limits, now);
+            return self.act(HealAction::ClearCache, now);
         }
         if self.restarts.len() as u32 >= limits.max_attempts {
             self.phase = Phase::GaveUp;
@@ -486,7 +483,7 @@ impl ContainerHeal {
             return vec![Decision::GaveUp(reason)];
         }
         if immediate && self.backoff_step == 0 {
-            return self.act(HealAction::Restart, limits, now);
+            return self.act(HealAction::Restart, now);
         }
         let delay = backoff_delay(
             self.backoff_step.saturating_sub(1),
@@ -495,7 +492,7 @@ impl ContainerHeal {
             jitter,
         );
         if delay.is_zero() || self.backoff_step == 0 {
-            return self.act(HealAction::Restart, limits, now);
+            return self.act(HealAction::Restart, now);
         }
         self.phase = Phase::Waiting {
             until: now + delay,
@@ -504,7 +501,7 @@ impl ContainerHeal {
         vec![]
     }
 
-    fn act(&mut self, action: HealAction, _limits: &Limits, now: Instant) -> Vec<Decision> {
+    fn act(&mut self, action: HealAction, now: Instant) -> Vec<Decision> {
         if action == HealAction::Restart {
             self.attempts += 1;
             self.restarts.push_back(now);
@@ -555,17 +552,6 @@ impl ContainerHeal {
             (_, Some(IncidentKind::RestartLoop)) => Verdict::Red,
             _ => Verdict::Yellow,
         }
-    }
-
-    /// A short human description of where healing stands ("healing (2/3)").
-    pub fn describe(&self, limits: &Limits) -> Option<String> {
-        let kind = self.incident?;
-        Some(match self.phase {
-            Phase::GaveUp => "healing failed".to_string(),
-            Phase::Watching => format!("{} (not healed by Sickbay)", kind.as_str()),
-            Phase::Acting(HealAction::ClearCache) => "healing: clearing cache".to_string(),
-            _ => format!("healing ({}/{})", self.attempts, limits.max_attempts),
-        })
     }
 }
 
@@ -705,12 +691,17 @@ mod tests {
         let mut restarts = 0;
         let mut gave_up = None;
         let d = s.feed(unhealthy());
-        restarts += d.iter().filter(|d| matches!(d, Decision::Act { .. })).count();
+        restarts += d
+            .iter()
+            .filter(|d| matches!(d, Decision::Act { .. }))
+            .count();
         let mut restart_times = vec![s.now];
         for _ in 0..200 {
             let mut d = s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
             for _ in 0..100 {
-                if !d.is_empty() && d.iter().any(|x| !matches!(x, Decision::StillFailing { .. }))
+                if !d.is_empty()
+                    && d.iter()
+                        .any(|x| !matches!(x, Decision::StillFailing { .. }))
                 {
                     break;
                 }
@@ -797,7 +788,10 @@ mod tests {
             s.advance(10);
         }
         let d = s.feed(unhealthy());
-        assert_eq!(d.last(), Some(&Decision::GaveUp(GiveUpReason::RestartLimit)));
+        assert_eq!(
+            d.last(),
+            Some(&Decision::GaveUp(GiveUpReason::RestartLimit))
+        );
     }
 
     #[test]
@@ -810,7 +804,10 @@ mod tests {
         s.feed(unhealthy());
         s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
         let d = s.advance(61);
-        assert_eq!(d.last(), Some(&Decision::GaveUp(GiveUpReason::RestartIneffective)));
+        assert_eq!(
+            d.last(),
+            Some(&Decision::GaveUp(GiveUpReason::RestartIneffective))
+        );
         assert!(s.feed(unhealthy()).is_empty());
         assert!(s.feed(Input::UserActed).is_empty());
         let d = s.feed(unhealthy());
@@ -916,7 +913,10 @@ mod tests {
             restart_policy_handles: true,
         };
         for _ in 0..4 {
-            assert_eq!(s.feed(Input::Died(death.clone())), vec![Decision::RecordDeath]);
+            assert_eq!(
+                s.feed(Input::Died(death.clone())),
+                vec![Decision::RecordDeath]
+            );
             s.now += Duration::from_secs(5);
         }
         let d = s.feed(Input::Died(death.clone()));

@@ -84,7 +84,11 @@ mod tests {
     #[test]
     fn the_line_has_the_original_form() {
         assert_eq!(
-            format_line("2025-11-20T10:30:00", "container_unhealthy", "container:spartan-web status:503"),
+            format_line(
+                "2025-11-20T10:30:00",
+                "container_unhealthy",
+                "container:spartan-web status:503"
+            ),
             "[2025-11-20T10:30:00] container_unhealthy container:spartan-web status:503"
         );
     }
@@ -95,7 +99,8 @@ mod tests {
         let path = dir.path().join("monitor.log");
         let mut log = LogFile::open(&path, 100, 2).unwrap();
         for i in 0..40 {
-            log.append(&format!("line {i:04} ....................")).unwrap();
+            log.append(&format!("line {i:04} ...................."))
+                .unwrap();
         }
         assert!(path.exists());
         assert!(dir.path().join("monitor.log.1").exists());

@@ -1,5 +1,8 @@
 // No console window for the tray app on Windows release builds.
-#![cfg_attr(all(not(debug_assertions), feature = "gui"), windows_subsystem = "windows")]
+#![cfg_attr(
+    all(not(debug_assertions), feature = "gui"),
+    windows_subsystem = "windows"
+)]
 
 use std::process::ExitCode;
 

@@ -305,18 +305,39 @@ mod tests {
         use IncidentKind as K;
         use IncidentStatus as S;
         let v = container_verdict;
-        assert_eq!(v(RunState::Running, Health::Healthy, None, None), Some(Verdict::Green));
-        assert_eq!(v(RunState::Running, Health::None, Some(false), None), Some(Verdict::Yellow));
         assert_eq!(
-            v(RunState::Running, Health::Unhealthy, None, Some((K::Unhealthy, S::Open))),
+            v(RunState::Running, Health::Healthy, None, None),
+            Some(Verdict::Green)
+        );
+        assert_eq!(
+            v(RunState::Running, Health::None, Some(false), None),
             Some(Verdict::Yellow)
         );
         assert_eq!(
-            v(RunState::Running, Health::Unhealthy, None, Some((K::Unhealthy, S::HealingFailed))),
+            v(
+                RunState::Running,
+                Health::Unhealthy,
+                None,
+                Some((K::Unhealthy, S::Open))
+            ),
+            Some(Verdict::Yellow)
+        );
+        assert_eq!(
+            v(
+                RunState::Running,
+                Health::Unhealthy,
+                None,
+                Some((K::Unhealthy, S::HealingFailed))
+            ),
             Some(Verdict::Red)
         );
         assert_eq!(
-            v(RunState::Restarting, Health::None, None, Some((K::RestartLoop, S::Watching))),
+            v(
+                RunState::Restarting,
+                Health::None,
+                None,
+                Some((K::RestartLoop, S::Watching))
+            ),
             Some(Verdict::Red)
         );
         assert_eq!(v(RunState::Exited, Health::None, None, None), None);

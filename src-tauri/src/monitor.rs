@@ -25,9 +25,12 @@ pub struct Sample {
 /// Whether Sickbay watches a listed container: it matches the selector and is not opted out.
 pub fn watched(settings: &Settings, labels: &std::collections::HashMap<String, String>) -> bool {
     config::selector_matches(&settings.monitoring.label_selector, labels)
-        && labels
-            .get("sickbay.enable")
-            .is_none_or(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "false" | "no" | "0" | "off"))
+        && labels.get("sickbay.enable").is_none_or(|v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "false" | "no" | "0" | "off"
+            )
+        })
 }
 
 /// Inspects one container, with stats and its probe when it runs.

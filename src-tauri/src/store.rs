@@ -488,7 +488,8 @@ mod tests {
         .unwrap();
         s.set_last_action_outcome(id, "ok").unwrap();
         assert_eq!(s.unhealed_incident_ids().unwrap(), vec![id]);
-        s.close_incident(id, "2025-11-20T10:30:15.000Z", true).unwrap();
+        s.close_incident(id, "2025-11-20T10:30:15.000Z", true)
+            .unwrap();
         let inc = s.incident(id).unwrap().unwrap();
         assert_eq!(inc.status, IncidentStatus::Resolved);
         assert!(inc.auto_healed);
@@ -529,8 +530,14 @@ mod tests {
         let path = dir.path().join("sickbay.db");
         {
             let s = Store::open(&path).unwrap();
-            s.insert_event("2025-01-01T00:00:00.000Z", "container_died", Some("web"), None, "")
-                .unwrap();
+            s.insert_event(
+                "2025-01-01T00:00:00.000Z",
+                "container_died",
+                Some("web"),
+                None,
+                "",
+            )
+            .unwrap();
         }
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);

@@ -14,11 +14,14 @@ pub struct Guard(#[allow(dead_code)] Option<tracing_appender::non_blocking::Work
 pub fn init(logs_dir: Option<&Path>, default_level: &str) -> Guard {
     let filter = || {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new(format!("{default_level},hyper=warn,reqwest=warn,bollard=warn"))
+            EnvFilter::new(format!(
+                "{default_level},hyper=warn,reqwest=warn,bollard=warn"
+            ))
         })
     };
     let stderr = fmt::layer().with_writer(std::io::stderr).with_target(false);
     let file = logs_dir.and_then(|dir| {
+        std::fs::create_dir_all(dir).ok()?;
         tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
             .filename_prefix("sickbay")
