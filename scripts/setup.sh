@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and running Sickbay needs on Debian 12 / Ubuntu 22.04 and later.
 #
-# Usage: scripts/setup.sh [--test]
+# Usage: scripts/setup.sh [--test | --headless]
 #   (no argument)  build packages (Tauri 2: WebKitGTK 4.1, AppIndicator, ...) and runtime packages
 #   --test         also what the test suites use: busybox-static (scripts/test-image.sh),
 #                  PostgreSQL, a headless X session with a tray and a notification daemon
 #                  (Xvfb, trayer, dunst), WebDriver for WebKitGTK, ImageMagick, xdotool, ...
+#   --headless     only what `cargo build --no-default-features` needs (no GTK, no WebKit)
 #
 # Runs apt-get as root, or through sudo otherwise. Idempotent: when every package is installed
 # already it does not touch apt at all and returns at once.
@@ -20,6 +21,10 @@ BUILD_PACKAGES=(
     libayatana-appindicator3-dev
     librsvg2-dev
     libxdo-dev
+)
+HEADLESS_PACKAGES=(
+    build-essential
+    pkg-config
 )
 RUNTIME_PACKAGES=(
     libayatana-appindicator3-1
@@ -41,20 +46,26 @@ TEST_PACKAGES=(
     docker-compose
 )
 
-usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
 
 with_tests=0
+headless=0
 for arg in "$@"; do
     case "$arg" in
         --test) with_tests=1 ;;
+        --headless) headless=1 ;;
         -h | --help) usage; exit 0 ;;
         *) printf 'setup: unknown argument: %s\n' "$arg" >&2; usage >&2; exit 2 ;;
     esac
 done
 
-wanted=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
+# The tests build the tray app too, so --test wins over --headless.
 if [ "$with_tests" -eq 1 ]; then
-    wanted+=("${TEST_PACKAGES[@]}")
+    wanted=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+elif [ "$headless" -eq 1 ]; then
+    wanted=("${HEADLESS_PACKAGES[@]}")
+else
+    wanted=("${BUILD_PACKAGES[@]}" "${RUNTIME_PACKAGES[@]}")
 fi
 
 command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 || {

@@ -50,7 +50,8 @@ fi
 script_path="${BASH_SOURCE[0]}"
 content="$(cat "$BUSYBOX" "$script_path" | sha256sum | cut -d' ' -f1)"
 existing="$(docker image inspect --format "{{ index .Config.Labels \"$LABEL_KEY\" }}" "$IMAGE" 2>/dev/null || true)"
-if [ "$existing" = "$content" ]; then
+old_id="$(docker image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
+if [ -n "$old_id" ] && [ "$existing" = "$content" ]; then
     docker image inspect --format '{{.Id}}' "$IMAGE"
     exit 0
 fi
@@ -86,4 +87,9 @@ tar --numeric-owner --owner=0 --group=0 -C "$rootfs" -c . \
         --change "LABEL $LABEL_KEY=$content" \
         --message "busybox-static with $applets applets, for Sickbay's tests" \
         - "$IMAGE" >/dev/null
-docker image inspect --format '{{.Id}}' "$IMAGE"
+new_id="$(docker image inspect --format '{{.Id}}' "$IMAGE")"
+# Drop the outdated image unless a container still uses it.
+if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then
+    docker image rm "$old_id" >/dev/null 2>&1 || true
+fi
+echo "$new_id"
