@@ -1,1 +1,5 @@
+//! Every integration test, in one binary (faster to build and run on two cores).
 
+mod cli_config;
+mod common;
+mod engine_scenarios;

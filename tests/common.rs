@@ -1,0 +1,222 @@
+//! Shared test support: a real `sickbay watch` under test, its data folder, and the test's
+//! own containers on the real Docker engine (built from the local busybox image).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sickbay");
+pub const IMAGE: &str = "sickbay-test:latest";
+
+/// Builds the test image once per test run.
+pub fn image() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let st = Command::new("bash")
+            .arg(root.join("scripts/test-image.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/test-image.sh");
+        assert!(st.success(), "scripts/test-image.sh failed");
+    });
+}
+
+/// A name unique to this test run.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "sbt-{prefix}-{}-{:06x}",
+        std::process::id(),
+        fastrand::u32(..0xff_ffff)
+    )
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker")
+}
+
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn inspect(name: &str, format: &str) -> String {
+    docker_ok(&["inspect", "-f", format, name])
+}
+
+/// Polls `cond` every 200 ms until it holds or `secs` pass; the machine is shared, so
+/// these limits are generous and never the thing under test.
+pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {secs} s waiting for: {what}");
+}
+
+/// A test's world: its label, its containers (removed on drop) and its data folder.
+pub struct Scenario {
+    pub run: String,
+    pub dir: tempfile::TempDir,
+    containers: Vec<String>,
+    watch: Option<Child>,
+}
+
+impl Scenario {
+    pub fn new(prefix: &str) -> Self {
+        image();
+        Self {
+            run: unique(prefix),
+            dir: tempfile::tempdir().expect("tempdir"),
+            containers: Vec::new(),
+            watch: None,
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A config for fast tests: 2 s sweeps, only this scenario's containers.
+    pub fn config(&self, extra: &str) -> PathBuf {
+        let path = self.dir.path().join("sickbay.toml");
+        let text = format!(
+            "[monitoring]\ninterval_seconds = 2\nlabel_selector = [\"sickbay.test={}\"]\n\
+             [heal]\nmax_attempts = 2\nbackoff_initial_seconds = 1\nbackoff_max_seconds = 2\n\
+             verify_seconds = 4\n{extra}\n",
+            self.run
+        );
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    /// Starts a container of this scenario: `args` go to `docker run` before the image.
+    pub fn container(&mut self, suffix: &str, args: &[&str], cmd: &str) -> String {
+        let name = format!("{}-{suffix}", self.run);
+        let label = format!("sickbay.test={}", self.run);
+        let mut all = vec![
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            &label,
+            "--label",
+            "sickbay.stop_timeout=1",
+        ];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[IMAGE, "sh", "-c", cmd]);
+        docker_ok(&all);
+        self.containers.push(name.clone());
+        name
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("SICKBAY_DATA_DIR", self.data())
+            .env("SICKBAY_CONFIG", self.dir.path().join("sickbay.toml"))
+            .env_remove("DOCKER_HOST")
+            .env("RUST_LOG", "warn");
+        c
+    }
+
+    pub fn start_watch(&mut self, extra_config: &str) {
+        self.config(extra_config);
+        let child = self
+            .cmd()
+            .arg("watch")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sickbay watch");
+        self.watch = Some(child);
+        wait_until(30, "monitor_started in monitor.log", || {
+            self.log().contains("monitor_started")
+        });
+    }
+
+    /// Stops `watch` with SIGTERM and returns its exit status success.
+    pub fn stop_watch(&mut self) -> bool {
+        let Some(mut child) = self.watch.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data().join("logs/monitor.log")).unwrap_or_default()
+    }
+
+    /// The lines of monitor.log that mention `container` (exactly).
+    pub fn lines_of(&self, container: &str) -> Vec<String> {
+        let needle = format!("container:{container}");
+        self.log()
+            .lines()
+            .filter(|l| l.split_whitespace().any(|w| w == needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn count(&self, event: &str, container: &str) -> usize {
+        self.lines_of(container)
+            .iter()
+            .filter(|l| l.split_whitespace().nth(1) == Some(event))
+            .count()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.cmd().args(args).output().expect("run sickbay");
+        assert!(
+            out.status.success(),
+            "sickbay {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON output")
+    }
+
+    pub fn incidents_of(&self, container: &str) -> Vec<serde_json::Value> {
+        self.json(&["incidents", "--json", "--limit", "100"])
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|i| i["container"] == container)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        self.stop_watch();
+        if !self.containers.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(self.containers.iter().map(String::as_str));
+            let _ = docker(&args);
+        }
+    }
+}
