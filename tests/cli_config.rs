@@ -95,7 +95,7 @@ fn the_shipped_example_config_passes_doctor() {
 
 #[test]
 fn an_unreachable_docker_gives_grey_and_no_crash() {
-    let mut s = Scenario::new("nodocker");
+    let s = Scenario::new("nodocker");
     s.config("");
     let out = s
         .cmd()

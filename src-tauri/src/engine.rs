@@ -1055,47 +1055,6 @@ fn quote(s: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checks_turn_into_policy_inputs() {
-        let bad = ProbeResult {
-            status: Some(503),
-            response_time_ms: 3.0,
-            error: None,
-        };
-        let good = ProbeResult {
-            status: Some(200),
-            ..bad.clone()
-        };
-        assert!(matches!(
-            signal(Health::Unhealthy, Some(&good)),
-            Some(Input::Failing {
-                kind: IncidentKind::Unhealthy,
-                ..
-            })
-        ));
-        assert_eq!(
-            signal(Health::None, Some(&bad)),
-            Some(Input::Failing {
-                kind: IncidentKind::HttpProbeFailed,
-                details: "status:503 response_ms:3".into()
-            })
-        );
-        assert_eq!(signal(Health::Healthy, Some(&good)), Some(Input::Healthy));
-        assert_eq!(signal(Health::None, None), Some(Input::Healthy));
-        assert_eq!(signal(Health::Starting, None), None);
-    }
-
-    #[test]
-    fn field_values_stay_on_one_line() {
-        assert_eq!(quote("boom"), "boom");
-        assert_eq!(quote("no such\ncontainer"), "\"no such container\"");
-    }
-}
-
 /// A one-off picture of the stack for `sickbay status`: a live look at every watched
 /// container (two samples half a second apart, for CPU %) and the open incidents.
 pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
@@ -1156,4 +1115,45 @@ pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
         })
         .collect();
     StatusView::new(docker.endpoint().to_string(), containers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_turn_into_policy_inputs() {
+        let bad = ProbeResult {
+            status: Some(503),
+            response_time_ms: 3.0,
+            error: None,
+        };
+        let good = ProbeResult {
+            status: Some(200),
+            ..bad.clone()
+        };
+        assert!(matches!(
+            signal(Health::Unhealthy, Some(&good)),
+            Some(Input::Failing {
+                kind: IncidentKind::Unhealthy,
+                ..
+            })
+        ));
+        assert_eq!(
+            signal(Health::None, Some(&bad)),
+            Some(Input::Failing {
+                kind: IncidentKind::HttpProbeFailed,
+                details: "status:503 response_ms:3".into()
+            })
+        );
+        assert_eq!(signal(Health::Healthy, Some(&good)), Some(Input::Healthy));
+        assert_eq!(signal(Health::None, None), Some(Input::Healthy));
+        assert_eq!(signal(Health::Starting, None), None);
+    }
+
+    #[test]
+    fn field_values_stay_on_one_line() {
+        assert_eq!(quote("boom"), "boom");
+        assert_eq!(quote("no such\ncontainer"), "\"no such container\"");
+    }
 }
