@@ -24,5 +24,5 @@ step "tray app builds"
 cargo build
 
 step "tests"
-cargo test --no-default-features --all-targets
+cargo test --no-default-features --lib --bins --tests
 cargo test --lib
