@@ -99,7 +99,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
                 store,
                 paths::logs_dir(),
                 shutdown_signal(),
-                None,
+                engine::Links::default(),
             ))?;
             Ok(())
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::clock;
 use crate::config::{Policy, Settings};
@@ -23,7 +23,7 @@ use crate::model::{
 };
 use crate::monitor::{self, Sample};
 use crate::probe::{ProbeResult, Prober};
-use crate::store::{MetricRow, Store};
+use crate::store::{EventRow, MetricRow, Store};
 
 /// What reaches the engine.
 #[derive(Debug)]
@@ -172,6 +172,16 @@ pub struct EngineHandle {
     pub status: watch::Receiver<StatusView>,
 }
 
+/// What the engine shares with the rest of the app while it runs. Every field is optional:
+/// `sickbay watch` alone needs none of them.
+#[derive(Default)]
+pub struct Links {
+    /// The current picture, for the tray, the dashboard and `status`.
+    pub status: Option<watch::Sender<StatusView>>,
+    /// Every event, sent after it is in the history (the alert watcher, notifications).
+    pub events: Option<broadcast::Sender<EventRow>>,
+}
+
 pub struct Engine {
     settings: Settings,
     limits: Limits,
@@ -185,6 +195,7 @@ pub struct Engine {
     tx: mpsc::Sender<Msg>,
     docker_tx: watch::Sender<Option<Docker>>,
     status_tx: watch::Sender<StatusView>,
+    events_tx: Option<broadcast::Sender<EventRow>>,
     sweep_now: Arc<Notify>,
 }
 
@@ -195,11 +206,11 @@ pub async fn run(
     store: Store,
     logs_dir: PathBuf,
     shutdown: impl std::future::Future<Output = ()>,
-    status_tx: Option<watch::Sender<StatusView>>,
+    links: Links,
 ) -> anyhow::Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(1024);
     let (docker_tx, docker_rx) = watch::channel::<Option<Docker>>(None);
-    let status_tx = status_tx.unwrap_or_else(|| {
+    let status_tx = links.status.unwrap_or_else(|| {
         watch::channel(StatusView::unreachable(
             docker::endpoint(),
             "starting".into(),
@@ -234,6 +245,7 @@ pub async fn run(
         tx: tx.clone(),
         docker_tx,
         status_tx,
+        events_tx: links.events,
         sweep_now: sweep_now.clone(),
     };
     engine.adopt_open_incidents();
@@ -400,11 +412,25 @@ impl Engine {
             Some(c) => format!("container:{c} {fields}"),
             None => fields,
         };
-        if let Err(e) =
-            self.store
-                .insert_event(&clock::utc_now(), event, container, incident, &fields)
+        let timestamp = clock::utc_now();
+        match self
+            .store
+            .insert_event(&timestamp, event, container, incident, &fields)
         {
-            tracing::error!("cannot record {event}: {e}");
+            Ok(id) => {
+                if let Some(tx) = &self.events_tx {
+                    // No receiver is not an error: nobody listens yet.
+                    let _ = tx.send(EventRow {
+                        id,
+                        timestamp,
+                        event: event.to_string(),
+                        container_name: container.map(str::to_string),
+                        incident_id: incident,
+                        details: fields.clone(),
+                    });
+                }
+            }
+            Err(e) => tracing::error!("cannot record {event}: {e}"),
         }
         let line = logfile::format_line(&clock::log_stamp(), event, &fields);
         if let Some(log) = &mut self.log {

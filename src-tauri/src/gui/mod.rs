@@ -72,8 +72,11 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                         _ = cli::shutdown_signal() => {}
                     }
                 };
-                if let Err(e) = engine::run(settings, store, logs, shutdown, Some(status_tx)).await
-                {
+                let links = engine::Links {
+                    status: Some(status_tx),
+                    ..Default::default()
+                };
+                if let Err(e) = engine::run(settings, store, logs, shutdown, links).await {
                     tracing::error!("engine stopped: {e:#}");
                 }
                 handle.exit(0);
