@@ -1,1 +1,343 @@
-fn main() {}
+//! The engine's benchmark, against the real Docker engine (not a timed test: it prints
+//! figures for the README). Run: `cargo bench --no-default-features --bench engine`.
+//!
+//! 1. Latency from Docker's `health_status: unhealthy` event to Sickbay's restart request.
+//! 2. Latency from Docker's `die` event to the incident row.
+//! 3. Idle CPU and peak RSS of `sickbay watch` watching 50 containers at the default interval.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+#[path = "../tests/common.rs"]
+mod common;
+
+use common::{docker_ok as docker, wait_until, BIN, HEALTH_NOT_SICK, IMAGE};
+
+const TRIALS: usize = 20;
+const IDLE_CONTAINERS: usize = 50;
+const IDLE_SECONDS: u64 = 120;
+
+/// Starts a labelled container of the test image running `sh -c cmd`.
+fn start_container(name: &str, label: &str, args: &[&str], cmd: &str) {
+    let mut all = vec!["run", "-d", "--name", name, "--label", label];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[IMAGE, "sh", "-c", cmd]);
+    docker(&all);
+}
+
+/// Removes the bench's containers and stops its watcher, even on panic.
+struct Cleanup {
+    label: String,
+    watch: Option<Child>,
+}
+
+impl Cleanup {
+    fn stop_watch(&mut self) {
+        if let Some(mut c) = self.watch.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.stop_watch();
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label={}", self.label)])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = Command::new("docker").args(&args).output();
+        }
+    }
+}
+
+fn start_watch(data: &Path, config: &Path) -> Child {
+    Command::new(BIN)
+        .arg("watch")
+        .env("SICKBAY_DATA_DIR", data)
+        .env("SICKBAY_CONFIG", config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sickbay watch")
+}
+
+fn db(data: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
+        data.join("sickbay.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the history")
+}
+
+fn count(data: &Path, sql: &str) -> i64 {
+    if !data.join("sickbay.db").exists() {
+        return 0;
+    }
+    db(data).query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+}
+
+/// container name → milliseconds since the epoch, from a query returning (name, timestamp).
+fn times(data: &Path, sql: &str) -> HashMap<String, f64> {
+    let conn = db(data);
+    let mut stmt = conn.prepare(sql).expect("query");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .expect("rows");
+    rows.filter_map(Result::ok)
+        .filter_map(|(name, ts)| {
+            let t = chrono::DateTime::parse_from_rfc3339(&ts).ok()?;
+            Some((name, t.timestamp_nanos_opt()? as f64 / 1e6))
+        })
+        .collect()
+}
+
+/// Docker's events for the bench's containers, streamed live from before the trials (the
+/// daemon replays only its last 256 events, and health checks every second overflow that).
+struct EventStream {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl EventStream {
+    fn start(label: &str) -> Self {
+        let mut child = Command::new("docker")
+            .args([
+                "events",
+                "--filter",
+                &format!("label={label}"),
+                "--filter",
+                "event=health_status",
+                "--filter",
+                "event=die",
+                "--format",
+                "{{json .}}",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run docker events");
+        let out = child.stdout.take().expect("events stdout");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().expect("events lock").push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// container name → the time in ms of its first event whose status starts with `status`.
+    fn first_times(&self, status: &str) -> HashMap<String, f64> {
+        let mut first = HashMap::new();
+        for line in self.lines.lock().expect("events lock").iter() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if !v["status"].as_str().unwrap_or("").starts_with(status) {
+                continue;
+            }
+            let name = v["Actor"]["Attributes"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let t = v["timeNano"].as_f64().unwrap_or(0.0) / 1e6;
+            first.entry(name).or_insert(t);
+        }
+        first
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn latencies(docker_times: &HashMap<String, f64>, ours: &HashMap<String, f64>) -> Vec<f64> {
+    let mut v: Vec<f64> = ours
+        .iter()
+        .filter_map(|(name, t)| Some(t - docker_times.get(name)?))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn proc_field(pid: u32, key: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime), counted after the command name.
+    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn main() {
+    common::image();
+    let started = Instant::now();
+    let run = format!("bench-{}", std::process::id());
+    let label = format!("sickbay.bench={run}");
+    let mut cleanup = Cleanup {
+        label: label.clone(),
+        watch: None,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("sickbay.toml");
+    std::fs::write(
+        &config,
+        format!("[monitoring]\nlabel_selector = [\"{label}\"]\n"),
+    )
+    .expect("config");
+
+    // Phase 1 and 2: latency trials.
+    let events = EventStream::start(&label);
+    let mut sick = Vec::new();
+    let mut crash = Vec::new();
+    for i in 0..TRIALS {
+        let name = format!("{run}-sick-{i}");
+        let mut args = vec!["--label", "sickbay.stop_timeout=1"];
+        args.extend_from_slice(HEALTH_NOT_SICK);
+        start_container(&name, &label, &args, "exec sleep 100000");
+        sick.push(name);
+        let name = format!("{run}-crash-{i}");
+        start_container(
+            &name,
+            &label,
+            &["--label", "sickbay.heal=none"],
+            "while [ ! -f /tmp/crash ]; do sleep 0.05; done; exit 3",
+        );
+        crash.push(name);
+    }
+    cleanup.watch = Some(start_watch(&data, &config));
+    wait_until(120, "the first sweep of every container", || {
+        count(
+            &data,
+            "SELECT COUNT(DISTINCT container_name) FROM monitor_health_metrics",
+        ) >= (2 * TRIALS) as i64
+    });
+    wait_until(120, "every health check healthy", || {
+        sick.iter()
+            .all(|n| docker(&["inspect", "-f", "{{.State.Health.Status}}", n]) == "healthy")
+    });
+    for (s, c) in sick.iter().zip(&crash) {
+        docker(&["exec", s, "touch", "/run/sick"]);
+        docker(&["exec", c, "touch", "/tmp/crash"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_until(
+        180,
+        "a restart request for every unhealthy container",
+        || {
+            count(
+            &data,
+            "SELECT COUNT(DISTINCT container_name) FROM monitor_events WHERE event = 'restarting_container'",
+        ) >= TRIALS as i64
+            && count(
+                &data,
+                "SELECT COUNT(*) FROM monitor_incidents WHERE kind = 'crashed'",
+            ) >= TRIALS as i64
+        },
+    );
+    let heal = latencies(
+        &events.first_times("health_status: unhealthy"),
+        &times(
+            &data,
+            "SELECT container_name, MIN(timestamp) FROM monitor_events
+              WHERE event = 'restarting_container' GROUP BY container_name",
+        ),
+    );
+    let die = latencies(
+        &events.first_times("die"),
+        &times(
+            &data,
+            "SELECT container_name, MIN(timestamp) FROM monitor_incidents
+              WHERE kind = 'crashed' GROUP BY container_name",
+        ),
+    );
+    drop(events);
+    cleanup.stop_watch();
+    drop(cleanup);
+
+    // Phase 3: idle cost with 50 containers at the default interval.
+    let mut cleanup = Cleanup {
+        label: label.clone(),
+        watch: None,
+    };
+    let data = dir.path().join("idle");
+    for i in 0..IDLE_CONTAINERS {
+        start_container(&format!("{run}-idle-{i}"), &label, &[], "exec sleep 100000");
+    }
+    cleanup.watch = Some(start_watch(&data, &config));
+    let pid = cleanup.watch.as_ref().map(Child::id).expect("pid");
+    wait_until(120, "the first sweep of 50 containers", || {
+        count(&data, "SELECT COUNT(*) FROM monitor_health_metrics") >= IDLE_CONTAINERS as i64
+    });
+    let clk: f64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    let t0 = cpu_ticks(pid);
+    let w0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(IDLE_SECONDS));
+    let cpu = (cpu_ticks(pid) - t0) as f64 / clk / w0.elapsed().as_secs_f64() * 100.0;
+    let hwm = proc_field(pid, "VmHWM:");
+    let rss = proc_field(pid, "VmRSS:");
+    drop(cleanup);
+
+    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
+    println!("\n| measure ({TRIALS} trials each, {nproc} cores) | median | p95 | max | target |");
+    println!("|---|---|---|---|---|");
+    for (what, v) in [
+        ("`health_status: unhealthy` → restart request", &heal),
+        ("`die` → incident row", &die),
+    ] {
+        assert!(v.len() >= TRIALS, "{what}: only {} trials matched", v.len());
+        println!(
+            "| {what} | {:.0} ms | {:.0} ms | {:.0} ms | p95 < 500 ms |",
+            percentile(v, 0.5),
+            percentile(v, 0.95),
+            v[v.len() - 1]
+        );
+    }
+    println!(
+        "\n| `sickbay watch`, {IDLE_CONTAINERS} containers, 30 s interval, {IDLE_SECONDS} s | figure | target |"
+    );
+    println!("|---|---|---|");
+    println!("| idle CPU | {cpu:.2} % of one core | < 0.5 % |");
+    println!("| peak RSS (VmHWM) | {hwm:.1} MB | < 30 MB |");
+    println!("| RSS at the end | {rss:.1} MB | |");
+    println!("\n(bench ran {:.0} s)", started.elapsed().as_secs_f64());
+}

@@ -9,6 +9,19 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_sickbay");
 pub const IMAGE: &str = "sickbay-test:latest";
 
+/// Health check flags: healthy unless `/run/sick` exists (`/run` is a tmpfs, fresh at each
+/// start).
+pub const HEALTH_NOT_SICK: &[&str] = &[
+    "--tmpfs",
+    "/run",
+    "--health-cmd",
+    "test ! -f /run/sick",
+    "--health-interval",
+    "1s",
+    "--health-retries",
+    "1",
+];
+
 /// Builds the test image once per test run.
 pub fn image() {
     static ONCE: Once = Once::new();

@@ -7,16 +7,6 @@ use crate::common::*;
 /// after any restart: `/run` is a tmpfs, fresh at each start.
 const SICK_UNTIL_RESTARTED: &str =
     "if [ ! -f /marker ]; then touch /marker /run/sick; fi; exec sleep 100000";
-const HEALTH_NOT_SICK: &[&str] = &[
-    "--tmpfs",
-    "/run",
-    "--health-cmd",
-    "test ! -f /run/sick",
-    "--health-interval",
-    "1s",
-    "--health-retries",
-    "1",
-];
 
 #[test]
 fn healthy_containers_are_never_touched() {
