@@ -146,6 +146,14 @@ impl Scenario {
     }
 
     pub fn start_watch(&mut self, extra_config: &str) {
+        self.spawn_watch(extra_config);
+        wait_until(30, "monitor_started in monitor.log", || {
+            self.log().contains("monitor_started")
+        });
+    }
+
+    /// Starts `watch` without waiting for anything.
+    pub fn spawn_watch(&mut self, extra_config: &str) {
         self.config(extra_config);
         let child = self
             .cmd()
@@ -155,9 +163,6 @@ impl Scenario {
             .spawn()
             .expect("start sickbay watch");
         self.watch = Some(child);
-        wait_until(30, "monitor_started in monitor.log", || {
-            self.log().contains("monitor_started")
-        });
     }
 
     /// Stops `watch` with SIGTERM and returns its exit status success.
@@ -179,6 +184,31 @@ impl Scenario {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Kills `watch` with SIGKILL: no chance to finish anything.
+    pub fn kill_watch(&mut self) {
+        if let Some(mut child) = self.watch.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether `watch` is still running.
+    pub fn watch_running(&mut self) -> bool {
+        self.watch
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Runs `sql` on the scenario's SQLite history and returns the first column of the first row.
+    pub fn sqlite_i64(&self, sql: &str) -> i64 {
+        let conn =
+            rusqlite::Connection::open(self.data().join("sickbay.db")).expect("open sickbay.db");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn.query_row(sql, [], |r| r.get(0))
+            .expect("query sickbay.db")
     }
 
     pub fn log(&self) -> String {

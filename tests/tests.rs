@@ -3,3 +3,5 @@
 mod cli_config;
 mod common;
 mod engine_scenarios;
+mod pg;
+mod postgres_mirror;

@@ -94,10 +94,9 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
                 tracing::info!("configuration from {}", p.display());
             }
             let store = Store::open(&paths::database_file())?;
-            runtime()?.block_on(engine::run(
+            runtime()?.block_on(run_engine(
                 settings,
                 store,
-                paths::logs_dir(),
                 shutdown_signal(),
                 engine::Links::default(),
             ))?;
@@ -107,7 +106,10 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             let (settings, _) = load_settings(cli)?;
             let _guard = crate::telemetry::init(None, "warn");
             let store = Store::open(&paths::database_file())?;
-            let view = runtime()?.block_on(engine::snapshot(&settings, &store));
+            let mut view = runtime()?.block_on(engine::snapshot(&settings, &store));
+            if settings.storage.postgres_url().is_some() {
+                view.mirror_pending = Some(store.outbox_state()?.pending);
+            }
             let mut out = std::io::stdout().lock();
             if *json {
                 serde_json::to_writer_pretty(&mut out, &view)?;
@@ -132,6 +134,23 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
         }
         Command::Doctor => doctor(cli),
     }
+}
+
+/// Runs the engine, with the Postgres mirror beside it when one is configured, until
+/// `shutdown`; then the mirror sends what is pending (the engine's last events included).
+/// The one way both `watch` and the tray app run Sickbay.
+pub async fn run_engine(
+    settings: Settings,
+    store: Store,
+    shutdown: impl std::future::Future<Output = ()>,
+    links: engine::Links,
+) -> anyhow::Result<()> {
+    let mirror = crate::mirror::Running::start(&settings, paths::database_file(), None);
+    let result = engine::run(settings, store, paths::logs_dir(), shutdown, links).await;
+    if let Some(m) = mirror {
+        m.stop().await;
+    }
+    result
 }
 
 /// Resolves on SIGINT or SIGTERM (Ctrl+C on Windows).
@@ -337,6 +356,12 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
             advice: Some("move the file aside; Sickbay starts a new one".into()),
         }),
     }
+    if let Some(url) = load_settings(cli)
+        .ok()
+        .and_then(|(s, _)| s.storage.postgres_url())
+    {
+        checks.push(mirror_check(&rt, &url));
+    }
     let mut out = std::io::stdout().lock();
     let mut failed = false;
     for c in &checks {
@@ -360,6 +385,51 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+/// The Postgres mirror's line of `doctor`: reachable, schema version, rows pending, lag.
+fn mirror_check(rt: &tokio::runtime::Runtime, url: &str) -> Check {
+    let target = match crate::mirror::Target::parse(url) {
+        Ok(t) => t,
+        Err(e) => {
+            return Check {
+                ok: false,
+                essential: false,
+                what: format!("Postgres mirror: {e}"),
+                advice: Some("fix [storage] postgres_url or SICKBAY_POSTGRES_URL".into()),
+            }
+        }
+    };
+    let st = rt.block_on(crate::mirror::check(&target, &paths::database_file()));
+    let backlog = format!(
+        "{} rows pending{}",
+        st.pending,
+        st.lag_seconds
+            .map(|l| format!(", oldest {l:.0} s old"))
+            .unwrap_or_default()
+    );
+    match st.error {
+        None => Check {
+            ok: true,
+            essential: false,
+            what: format!(
+                "Postgres mirror {} reachable: schema {}, {backlog}",
+                st.target,
+                st.schema_version.unwrap_or(0)
+            ),
+            advice: None,
+        },
+        Some(e) => Check {
+            ok: false,
+            essential: false,
+            what: format!("{e} ({backlog}; the history keeps growing locally)"),
+            advice: Some(
+                "check the server, the database name, the user and its password \
+                 (SICKBAY_POSTGRES_PASSWORD, PGPASSWORD or the keychain)"
+                    .into(),
+            ),
+        },
+    }
 }
 
 fn writable(dir: &Path) -> std::io::Result<()> {

@@ -17,6 +17,7 @@ pub struct Settings {
     pub monitoring: Monitoring,
     pub heal: Heal,
     pub retention: Retention,
+    pub storage: Storage,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +108,24 @@ impl Default for Retention {
             log_max_mb: 10,
             log_keep: 5,
         }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// A Postgres database the history is mirrored to (`SICKBAY_POSTGRES_URL` wins).
+    /// Empty: the history stays in the local SQLite file only.
+    pub postgres_url: String,
+}
+
+impl Storage {
+    /// The mirror's URL from the environment or the file, if one is set.
+    pub fn postgres_url(&self) -> Option<String> {
+        std::env::var("SICKBAY_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .or_else(|| Some(self.postgres_url.clone()).filter(|u| !u.trim().is_empty()))
     }
 }
 
@@ -263,6 +282,10 @@ impl Settings {
         at_least("retention", "history_days", r.history_days, r.metrics_days)?;
         at_least("retention", "log_max_mb", r.log_max_mb, 1)?;
         at_least("retention", "log_keep", r.log_keep.into(), 1)?;
+        if !self.storage.postgres_url.trim().is_empty() {
+            crate::mirror::parse_url(&self.storage.postgres_url)
+                .map_err(|e| ("storage", "postgres_url", e.to_string()))?;
+        }
         Ok(())
     }
 }

@@ -67,6 +67,9 @@ pub struct StatusView {
     pub docker_reachable: bool,
     pub docker_error: Option<String>,
     pub containers: Vec<ContainerView>,
+    /// Rows of history not yet in the Postgres mirror (when one is configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirror_pending: Option<i64>,
 }
 
 impl StatusView {
@@ -77,6 +80,7 @@ impl StatusView {
             docker_reachable: false,
             docker_error: Some(error),
             containers: Vec::new(),
+            mirror_pending: None,
         }
     }
 
@@ -88,6 +92,7 @@ impl StatusView {
             docker_reachable: true,
             docker_error: None,
             containers,
+            mirror_pending: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod docker;
 pub mod engine;
 pub mod heal;
 pub mod logfile;
+pub mod mirror;
 pub mod model;
 pub mod monitor;
 pub mod paths;

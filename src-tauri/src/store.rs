@@ -9,7 +9,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::model::{ActionRecord, Incident, IncidentKind, IncidentStatus};
 
 /// The migrations, in order. A database at `user_version = n` has the first `n` applied.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_history.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_history.sql"),
+    include_str!("../../migrations/sqlite/0002_mirror.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -412,6 +415,17 @@ impl Store {
                incident_id IN (SELECT id FROM monitor_incidents WHERE closed_at IS NOT NULL))",
             [history_cutoff],
         )?;
+        // Outbox entries of rows that no longer exist would send nothing: drop them.
+        for t in MIRRORED {
+            tx.execute(
+                &format!(
+                    "DELETE FROM mirror_outbox WHERE tbl = '{0}'
+                       AND NOT EXISTS (SELECT 1 FROM {0} WHERE {1} = mirror_outbox.key)",
+                    t.name, t.key
+                ),
+                [],
+            )?;
+        }
         tx.commit()?;
         Ok(rolled)
     }
@@ -439,6 +453,214 @@ impl Store {
             .query_row("SELECT MAX(id) FROM monitor_events", [], |r| r.get(0))
             .optional()?
             .flatten())
+    }
+}
+
+/// One table the Postgres mirror copies: how to read its rows as JSON by outbox key.
+pub struct MirroredTable {
+    pub name: &'static str,
+    /// SQLite expression giving the outbox key of a row.
+    key: &'static str,
+    /// (column, SQLite expression of its JSON value).
+    columns: &'static [(&'static str, &'static str)],
+}
+
+impl MirroredTable {
+    pub fn column_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.columns.iter().map(|(c, _)| *c)
+    }
+}
+
+/// Every table of the history, in the order the mirror sends them (incidents before the
+/// events that refer to them).
+pub const MIRRORED: &[MirroredTable] = &[
+    MirroredTable {
+        name: "monitor_incidents",
+        key: "uid",
+        columns: &[
+            ("uid", "uid"),
+            ("id", "id"),
+            ("timestamp", "timestamp"),
+            ("container_name", "container_name"),
+            ("container_id", "container_id"),
+            ("kind", "kind"),
+            ("status", "status"),
+            ("details", "details"),
+            ("closed_at", "closed_at"),
+            (
+                "auto_healed",
+                "json(CASE WHEN auto_healed THEN 'true' ELSE 'false' END)",
+            ),
+            ("attempts", "attempts"),
+            ("actions", "json(actions)"),
+            ("updated_at", "updated_at"),
+        ],
+    },
+    MirroredTable {
+        name: "monitor_events",
+        key: "uid",
+        columns: &[
+            ("uid", "uid"),
+            ("id", "id"),
+            ("timestamp", "timestamp"),
+            ("event", "event"),
+            ("container_name", "container_name"),
+            ("incident_id", "incident_id"),
+            ("details", "details"),
+        ],
+    },
+    MirroredTable {
+        name: "monitor_health_metrics",
+        key: "uid",
+        columns: &[
+            ("uid", "uid"),
+            ("id", "id"),
+            ("timestamp", "timestamp"),
+            ("container_name", "container_name"),
+            ("container_id", "container_id"),
+            ("state", "state"),
+            ("health", "health"),
+            ("restart_count", "restart_count"),
+            ("cpu_percent", "cpu_percent"),
+            ("mem_mb", "mem_mb"),
+            ("mem_limit_mb", "mem_limit_mb"),
+            ("response_time_ms", "response_time_ms"),
+            ("http_status", "http_status"),
+        ],
+    },
+    MirroredTable {
+        name: "monitor_health_metrics_hourly",
+        key: "hour || '|' || container_name",
+        columns: &[
+            ("hour", "hour"),
+            ("container_name", "container_name"),
+            ("samples", "samples"),
+            ("cpu_percent", "cpu_percent"),
+            ("mem_mb", "mem_mb"),
+            ("mem_max_mb", "mem_max_mb"),
+            ("response_time_ms", "response_time_ms"),
+        ],
+    },
+];
+
+/// An entry of the mirror's outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub seq: i64,
+    pub table: String,
+    pub key: String,
+}
+
+/// What the outbox holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct OutboxState {
+    pub pending: i64,
+    /// Age of the oldest pending entry, in seconds.
+    pub oldest_seconds: Option<f64>,
+}
+
+/// The mirror's side of the history: the outbox the triggers of `0002_mirror.sql` fill.
+impl Store {
+    /// This machine's stable id (made on first use) and its name.
+    pub fn host_identity(&self) -> Result<(String, String), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO sickbay_meta (key, value) VALUES ('host_id', ?1)",
+            [new_uid()],
+        )?;
+        let id: String = self.conn.query_row(
+            "SELECT value FROM sickbay_meta WHERE key = 'host_id'",
+            [],
+            |r| r.get(0),
+        )?;
+        let name = gethostname::gethostname().to_string_lossy().into_owned();
+        Ok((id, name))
+    }
+
+    /// Starts filling the outbox. The first time, the whole existing history is queued, so a
+    /// mirror configured late still receives everything. Returns the rows queued.
+    pub fn enable_mirror(&mut self) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let enabled: Option<String> = tx
+            .query_row(
+                "SELECT value FROM sickbay_meta WHERE key = 'mirror_enabled'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if enabled.as_deref() == Some("1") {
+            return Ok(0);
+        }
+        let mut queued = 0;
+        for t in MIRRORED {
+            queued += tx.execute(
+                &format!(
+                    "INSERT INTO mirror_outbox (tbl, key) SELECT '{}', {} FROM {} ORDER BY rowid",
+                    t.name, t.key, t.name
+                ),
+                [],
+            )?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO sickbay_meta (key, value) VALUES ('mirror_enabled', '1')",
+            [],
+        )?;
+        tx.commit()?;
+        Ok(queued)
+    }
+
+    /// The oldest `limit` entries of the outbox.
+    pub fn outbox_batch(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, tbl, key FROM mirror_outbox ORDER BY seq LIMIT ?1")?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(OutboxEntry {
+                seq: r.get(0)?,
+                table: r.get(1)?,
+                key: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The current rows of `table` with these outbox keys, as one JSON array of objects
+    /// (rows deleted since they were queued are simply absent).
+    pub fn rows_json(&self, table: &MirroredTable, keys: &[&str]) -> Result<String, StoreError> {
+        let fields: Vec<String> = table
+            .columns
+            .iter()
+            .map(|(c, expr)| format!("'{c}', {expr}"))
+            .collect();
+        let sql = format!(
+            "SELECT json_group_array(json_object({})) FROM {} WHERE {} IN (SELECT value FROM json_each(?1))",
+            fields.join(", "),
+            table.name,
+            table.key
+        );
+        let keys = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+        Ok(self.conn.query_row(&sql, [keys], |r| r.get(0))?)
+    }
+
+    /// Forgets the outbox entries up to `seq`, once Postgres holds them.
+    pub fn outbox_done(&self, seq: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM mirror_outbox WHERE seq <= ?1", [seq])?)
+    }
+
+    pub fn outbox_state(&self) -> Result<OutboxState, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*),
+                    (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - MIN(queued_ms)) / 1000.0
+               FROM mirror_outbox",
+            [],
+            |r| {
+                Ok(OutboxState {
+                    pending: r.get(0)?,
+                    oldest_seconds: r.get(1)?,
+                })
+            },
+        )?)
     }
 }
 

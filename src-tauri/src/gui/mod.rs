@@ -63,7 +63,6 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 })
                 .build(app)?;
 
-            let logs = paths::logs_dir();
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 let shutdown = async {
@@ -76,7 +75,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     status: Some(status_tx),
                     ..Default::default()
                 };
-                if let Err(e) = engine::run(settings, store, logs, shutdown, links).await {
+                if let Err(e) = cli::run_engine(settings, store, shutdown, links).await {
                     tracing::error!("engine stopped: {e:#}");
                 }
                 handle.exit(0);
