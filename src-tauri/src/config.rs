@@ -17,6 +17,7 @@ pub struct Settings {
     pub monitoring: Monitoring,
     pub heal: Heal,
     pub retention: Retention,
+    pub diagnosis: Diagnosis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +107,59 @@ impl Default for Retention {
             history_days: 90,
             log_max_mb: 10,
             log_keep: 5,
+        }
+    }
+}
+
+/// Which LLM, if any, adds its reading to the offline diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// An OpenAI-compatible `/v1/chat/completions` (Ollama, vLLM, gateways).
+    OpenaiCompatible,
+    /// Offline diagnosis only; nothing leaves the machine.
+    Off,
+}
+
+impl Provider {
+    /// The name used in the configuration and in `Diagnosis::source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Anthropic => "anthropic",
+            Provider::OpenaiCompatible => "openai-compatible",
+            Provider::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Diagnosis {
+    pub provider: Provider,
+    /// Empty: the provider's own endpoint (`https://api.anthropic.com`, or
+    /// `http://localhost:11434` for openai-compatible). Without the `/v1/...` path.
+    pub base_url: String,
+    pub model: String,
+    /// The NAME of the environment variable holding the API key (never the key itself).
+    /// The OS keychain (service `sickbay`, account = this name) is the other source.
+    pub api_key_env: String,
+    /// The whole LLM call, retries included, ends within this many seconds.
+    pub timeout_seconds: u64,
+    /// Retries of a 429, 500, 504 or 529 answer.
+    pub max_retries: u32,
+}
+
+impl Default for Diagnosis {
+    fn default() -> Self {
+        Self {
+            provider: Provider::Anthropic,
+            base_url: String::new(),
+            model: "claude-haiku-4-5".to_string(),
+            api_key_env: "ANTHROPIC_API_KEY".to_string(),
+            timeout_seconds: 60,
+            max_retries: 3,
         }
     }
 }
@@ -263,6 +317,44 @@ impl Settings {
         at_least("retention", "history_days", r.history_days, r.metrics_days)?;
         at_least("retention", "log_max_mb", r.log_max_mb, 1)?;
         at_least("retention", "log_keep", r.log_keep.into(), 1)?;
+        self.diagnosis.validate()
+    }
+}
+
+impl Diagnosis {
+    fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        let bad = |key: &'static str, message: String| Err(("diagnosis", key, message));
+        if self.timeout_seconds < 1 {
+            return bad("timeout_seconds", "must be at least 1".into());
+        }
+        if self.max_retries > 10 {
+            return bad(
+                "max_retries",
+                format!("must be at most 10, found {}", self.max_retries),
+            );
+        }
+        if !self.base_url.is_empty() {
+            if let Err(problem) = validate_url(&self.base_url) {
+                return bad("base_url", problem);
+            }
+        }
+        if self.provider != Provider::Off && self.model.trim().is_empty() {
+            return bad("model", "must name a model when a provider is set".into());
+        }
+        let name = &self.api_key_env;
+        if name.is_empty()
+            || name.len() > 64
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || name.starts_with(|c: char| c.is_ascii_digit())
+        {
+            // The value is not repeated: a key pasted here by mistake must not reach a log.
+            return bad(
+                "api_key_env",
+                "must be the name of an environment variable (letters, digits, `_`), \
+                 such as ANTHROPIC_API_KEY, never the key itself"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
