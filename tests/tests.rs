@@ -2,4 +2,6 @@
 
 mod cli_config;
 mod common;
+mod diagnosis;
 mod engine_scenarios;
+mod llm_server;

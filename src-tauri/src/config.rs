@@ -612,6 +612,31 @@ mod tests {
     }
 
     #[test]
+    fn the_diagnosis_section_is_read_and_checked() {
+        let s = parse("[diagnosis]\nprovider = \"openai-compatible\"\nmodel = \"llama3.2\"\n")
+            .expect("parses");
+        assert_eq!(s.diagnosis.provider, Provider::OpenaiCompatible);
+        assert_eq!(s.diagnosis.api_key_env, "ANTHROPIC_API_KEY");
+        let e = parse("[diagnosis]\nprovider = \"claude\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("diagnosis.provider"));
+        assert_eq!(e.line, Some(2));
+        let e = parse("[diagnosis]\n\ntimeout_seconds = 0\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("diagnosis.timeout_seconds"));
+        assert_eq!(e.line, Some(3));
+        let e = parse("[diagnosis]\nbase_url = \"localhost:11434\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("diagnosis.base_url"));
+    }
+
+    #[test]
+    fn a_key_pasted_into_api_key_env_is_refused_without_repeating_it() {
+        let key = "sk-ant-api03-pasted-by-mistake";
+        let e = parse(&format!("[diagnosis]\napi_key_env = \"{key}\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("diagnosis.api_key_env"));
+        assert_eq!(e.line, Some(2));
+        assert!(!e.to_string().contains(key), "{e}");
+    }
+
+    #[test]
     fn labels_set_the_policy_and_bad_labels_are_reported_not_fatal() {
         let labels: HashMap<String, String> = [
             ("sickbay.health_url", "http://127.0.0.1:8080/health"),
