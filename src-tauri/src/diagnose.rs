@@ -162,7 +162,22 @@ const SIGNATURES: &[Signature] = &[
         ],
         confidence: 0.8,
         pattern: Some(
-            r#"(?i)environment variable\b.*\b(?:not set|not defined|missing|required|is empty)|\b[A-Z][A-Z0-9_]{2,}\b (?:is not set|is not defined|must be set|is required|not specified)|missing (?:required )?env(?:ironment)?(?: variable)?|KeyError: ['"][A-Z][A-Z0-9_]+['"]|superuser password is not specified|required env(?:ironment)? var"#,
+            r#"(?i)environment variable\b.*\b(?:not set|not defined|missing|required|is empty)|\b(?-i:[A-Z][A-Z0-9_]{2,})\b (?:is not set|is not defined|must be set|is required|not specified)|missing (?:required )?env(?:ironment)?(?: variable)?|KeyError: ['"](?-i:[A-Z][A-Z0-9_]+)['"]|superuser password is not specified|required env(?:ironment)? var"#,
+        ),
+    },
+    Signature {
+        id: "auth_failed",
+        title: "its credentials were refused",
+        cause: "A service it connects to (often the database) refused its user name or \
+                password: the credentials in its configuration do not match the server's, \
+                for example after the database volume was initialised with other ones.",
+        actions: &[
+            "Compare the credentials the service uses with those the database was initialised with (the volume keeps the first ones).",
+            "Fix the service's settings; do not delete the database volume to reset them.",
+        ],
+        confidence: 0.8,
+        pattern: Some(
+            r"(?i)password authentication failed|Access denied for user|authentication failed for user|invalid username or password|NOAUTH Authentication required|WRONGPASS",
         ),
     },
     Signature {
@@ -241,6 +256,13 @@ static COMPILED: LazyLock<Vec<Option<Regex>>> = LazyLock::new(|| {
         .collect()
 });
 
+/// A log line as quoted evidence: trimmed, capped, and through the structural and token
+/// rules once more (callers redact with the container's own values; this is the backstop).
+fn quote(line: &str) -> String {
+    static BACKSTOP: LazyLock<Redactor> = LazyLock::new(Redactor::default);
+    redact::cap(&BACKSTOP.redact(line.trim()), 300)
+}
+
 /// What one signature found.
 struct Found {
     sig: &'static Signature,
@@ -262,7 +284,7 @@ fn find_signatures(e: &Evidence) -> Vec<Found> {
                 .chain(health_lines.iter().copied())
             {
                 if re.is_match(line) && quotes.len() < QUOTES_PER_SIGNATURE {
-                    let q = redact::cap(line.trim(), 300);
+                    let q = quote(line);
                     if !quotes.contains(&q) {
                         quotes.push(q);
                     }
@@ -315,20 +337,13 @@ pub fn offline(e: &Evidence) -> Diagnosis {
         if let Some(code) = e.exit_code {
             evidence.push(format!("exit code {code}"));
         }
-        evidence.extend(
-            e.log_lines
-                .iter()
-                .rev()
-                .take(3)
-                .rev()
-                .map(|l| redact::cap(l.trim(), 300)),
-        );
+        evidence.extend(e.log_lines.iter().rev().take(3).rev().map(|l| quote(l)));
         return Diagnosis {
             source: "offline".into(),
             summary: format!("{}: no known failure signature matched", e.container),
             root_cause: "Unknown: none of the known signatures (out of memory, port in use, \
-                         disk full, DNS, permissions, missing settings, connection limits, \
-                         failing health check) is in the evidence."
+                         disk full, DNS, permissions, missing settings, refused credentials, \
+                         connection limits, failing health check) is in the evidence."
                 .into(),
             confidence: 0.1,
             evidence,
@@ -617,6 +632,36 @@ mod tests {
         ] {
             assert_eq!(first_signature(&logs(&[line])), "missing_env", "{line}");
         }
+    }
+
+    #[test]
+    fn ordinary_words_are_not_a_missing_variable() {
+        for line in [
+            "name is required",
+            "field email is required",
+            "user not specified",
+        ] {
+            assert!(offline(&logs(&[line])).signatures.is_empty(), "{line}");
+        }
+    }
+
+    #[test]
+    fn refused_credentials() {
+        for line in [
+            "FATAL:  password authentication failed for user \"app\"",
+            "ERROR 1045 (28000): Access denied for user 'root'@'172.18.0.4'",
+            "NOAUTH Authentication required.",
+        ] {
+            assert_eq!(first_signature(&logs(&[line])), "auth_failed", "{line}");
+        }
+    }
+
+    #[test]
+    fn quoted_evidence_goes_through_the_backstop() {
+        let d = offline(&logs(&[
+            "bind: address already in use for postgres://app:pw123456@db/app",
+        ]));
+        assert!(!d.evidence[0].contains("pw123456"), "{:?}", d.evidence);
     }
 
     #[test]

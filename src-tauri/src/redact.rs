@@ -33,6 +33,7 @@ const SECRET_KEY_WORDS: &[&str] = &[
     "SESSION",
     "SALT",
     "SIGNATURE",
+    "WEBHOOK",
 ];
 
 /// Environment variables whose names look secret but are not (`PWD` is the working directory).
