@@ -364,3 +364,38 @@ async fn provider_off_sends_nothing() {
     assert_eq!(d.source, "offline");
     assert_eq!(d.signatures[0], "port_in_use");
 }
+
+#[test]
+fn doctor_says_where_the_key_comes_from_never_the_key() {
+    let s = crate::common::Scenario::new("diagdoctor");
+    s.config("[diagnosis]\napi_key_env = \"SICKBAY_DOCTOR_TEST_KEY\"\n");
+    let out = s
+        .cmd()
+        .env("SICKBAY_DOCTOR_TEST_KEY", KEY)
+        .arg("doctor")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("[ok  ] LLM diagnosis: anthropic")
+                && l.contains("model claude-haiku-4-5")
+                && l.contains("environment variable SICKBAY_DOCTOR_TEST_KEY")),
+        "{text}"
+    );
+    let all = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains(KEY), "the key was printed: {all}");
+
+    let out = s
+        .cmd()
+        .env_remove("SICKBAY_DOCTOR_TEST_KEY")
+        .arg("doctor")
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("[warn] no API key") && l.contains("SICKBAY_DOCTOR_TEST_KEY")),
+        "{text}"
+    );
+}

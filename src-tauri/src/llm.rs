@@ -120,15 +120,46 @@ pub fn base_url(settings: &config::Diagnosis) -> String {
 /// (service `sickbay`, account = that name). Anthropic needs one: without it the error says
 /// where Sickbay looked. An OpenAI-compatible server may need none (a local Ollama).
 pub async fn find_key(settings: &config::Diagnosis) -> Result<Option<ApiKey>, String> {
+    Ok(find_key_and_source(settings).await?.map(|(key, _)| key))
+}
+
+/// What `sickbay doctor` says about the LLM diagnosis: provider, model, where the key was
+/// found (never the key). `Err` when it cannot work as configured.
+pub async fn describe(settings: &config::Diagnosis) -> Result<String, String> {
+    if settings.provider == Provider::Off {
+        return Ok("LLM diagnosis off: offline signatures only".into());
+    }
+    let key = match find_key_and_source(settings).await? {
+        Some((_, source)) => format!("key from {source}"),
+        None => format!(
+            "no key ({} not set; none needed locally)",
+            settings.api_key_env
+        ),
+    };
+    Ok(format!(
+        "LLM diagnosis: {} at {}, model {}, {key}",
+        settings.provider.as_str(),
+        base_url(settings),
+        settings.model
+    ))
+}
+
+async fn find_key_and_source(
+    settings: &config::Diagnosis,
+) -> Result<Option<(ApiKey, String)>, String> {
     let name = settings.api_key_env.as_str();
     if let Ok(v) = std::env::var(name) {
         if !v.trim().is_empty() {
-            return Ok(Some(ApiKey(v.trim().to_string())));
+            let source = format!("the environment variable {name}");
+            return Ok(Some((ApiKey(v.trim().to_string()), source)));
         }
     }
     let keychain = keychain_lookup(name).await;
     match keychain {
-        Ok(Some(k)) => Ok(Some(ApiKey(k))),
+        Ok(Some(k)) => Ok(Some((
+            ApiKey(k),
+            format!("the OS keychain (service `{KEYCHAIN_SERVICE}`, account `{name}`)"),
+        ))),
         _ if settings.provider != Provider::Anthropic => Ok(None),
         Ok(None) => Err(format!(
             "no API key for the LLM diagnosis: the environment variable {name} is not set and \
