@@ -268,6 +268,23 @@ async fn a_400_or_401_is_not_retried_and_the_key_is_not_echoed() {
 }
 
 #[tokio::test]
+async fn a_retry_after_beyond_the_time_bound_gives_up_at_once() {
+    let server = LlmServer::start(vec![Reply::json(
+        429,
+        anthropic_error("rate_limit_error", "slow down"),
+    )
+    .header("retry-after", "3600")]);
+    let s = settings(&server, Provider::Anthropic, Some(KEY));
+    let d = diagnose(&evidence(), &s).await;
+    assert_eq!(server.requests().len(), 1);
+    let err = d.llm_error.expect("llm_error");
+    assert!(
+        err.contains("HTTP 429") && err.contains("would pass timeout_seconds"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn a_spend_limit_429_is_not_retried() {
     let body = json!({"type": "error", "error": {"type": "rate_limit_error",
         "message": "spend limit reached", "details": {"error_code": "enforced_spend_limit_reached"}}});

@@ -468,7 +468,7 @@ fn error_fields(body: &str) -> (Option<String>, String, Option<String>) {
         .or_else(|| err["code"].as_str())
         .map(str::to_string);
     let message = match err["message"].as_str().or_else(|| err.as_str()) {
-        Some(m) => m.to_string(),
+        Some(m) => crate::redact::cap(m.trim(), 500),
         None if body.trim().is_empty() => "(empty body)".to_string(),
         None => crate::redact::cap(body.trim(), 300),
     };
