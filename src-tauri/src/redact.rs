@@ -125,6 +125,12 @@ impl Redactor {
             .into_iter()
             .map(|v| v.trim().to_string())
             .filter(|v| v.chars().count() >= MIN_SECRET_LEN)
+            .flat_map(|v| {
+                // The same secret as it appears inside a URL or a JSON string.
+                let encoded = percent_encode(&v);
+                let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
+                [v, encoded, escaped]
+            })
             .collect();
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
@@ -217,6 +223,19 @@ impl Redactor {
     }
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Whether an environment variable's name says it holds a secret.
 pub fn is_secret_key(key: &str) -> bool {
     let upper = key.trim().to_ascii_uppercase();
@@ -291,6 +310,13 @@ mod tests {
         let r = Redactor::new(["hunter2-secret".to_string(), "abc".to_string()]);
         let out = r.redact("login with hunter2-secret for abc");
         assert_eq!(out, "login with [REDACTED] for abc");
+    }
+
+    #[test]
+    fn a_value_is_also_found_url_encoded_or_json_escaped() {
+        let r = Redactor::new(["p@ss w\"rd!".to_string()]);
+        assert_eq!(r.redact("q=p%40ss%20w%22rd%21&x"), "q=[REDACTED]&x");
+        assert_eq!(r.redact(r#"{"v":"p@ss w\"rd!"}"#), r#"{"v":"[REDACTED]"}"#);
     }
 
     #[test]
