@@ -416,3 +416,69 @@ fn doctor_says_where_the_key_comes_from_never_the_key() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_real_containers_logs_and_env_are_diagnosed_without_its_secrets_leaving() {
+    use crate::common::{docker, inspect, wait_until, Scenario};
+    use sickbay::redact::Redactor;
+
+    let db_pass = "Real-Docker-Seed-77";
+    let url_pass = "Url-Seed-88x";
+    let mut s = Scenario::new("diagreal");
+    let name = s.container(
+        "web",
+        &[
+            "-e",
+            &format!("APP_DB_PASSWORD={db_pass}"),
+            "-e",
+            &format!("DATABASE_URL=postgres://app:{url_pass}@db:5432/app"),
+        ],
+        &format!(
+            "echo \"connecting as app with {db_pass}\"; \
+             echo \"dsn postgres://app:{url_pass}@db:5432/app\"; \
+             echo 'listen tcp :8080: bind: address already in use' >&2; exit 1"
+        ),
+    );
+    wait_until(60, "the container exits", || {
+        inspect(&name, "{{.State.Status}}") == "exited"
+    });
+    // What a caller does: the container's environment gives the exact values to remove.
+    let env: Vec<String> =
+        serde_json::from_str(&inspect(&name, "{{json .Config.Env}}")).expect("env JSON");
+    let redactor = Redactor::from_env(&env);
+    let out = docker(&["logs", &name]);
+    let all_logs = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all_logs.contains(db_pass), "the seed is in the real logs");
+    let e = Evidence {
+        container: name.clone(),
+        image: Some(crate::common::IMAGE.into()),
+        exit_code: inspect(&name, "{{.State.ExitCode}}").parse().ok(),
+        log_lines: all_logs
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| redactor.redact(l))
+            .collect(),
+        ..Default::default()
+    };
+    let server = LlmServer::start(vec![Reply::json(
+        200,
+        anthropic_tool_answer(TOOL_NAME, good_answer()),
+    )]);
+    let d = diagnose(&e, &settings(&server, Provider::Anthropic, Some(KEY))).await;
+    assert_eq!(d.llm_error, None);
+    assert_eq!(
+        d.signatures.first().map(String::as_str),
+        Some("port_in_use")
+    );
+    let reqs = server.requests();
+    let sent = reqs[0].everything();
+    assert!(sent.contains("bind: address already in use"), "{sent}");
+    assert!(sent.contains("Last exit code: 1"), "{sent}");
+    for seed in [db_pass, url_pass] {
+        assert!(!sent.contains(seed), "{seed} left the machine");
+    }
+}
