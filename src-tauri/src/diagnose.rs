@@ -590,7 +590,7 @@ mod tests {
     #[test]
     fn oom_kill_from_docker_or_exit_137() {
         let e = Evidence {
-            container: "worker".into(),
+            container: "queue".into(),
             oom_killed: true,
             exit_code: Some(137),
             ..Default::default()
