@@ -2,6 +2,8 @@
 
 mod cli_config;
 mod common;
+mod diagnosis;
 mod engine_scenarios;
+mod llm_server;
 mod pg;
 mod postgres_mirror;

@@ -322,6 +322,24 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
             advice: Some("install the Docker Compose plugin or docker-compose".into()),
         },
     });
+    if let Ok((settings, _)) = load_settings(cli) {
+        checks.push(
+            match rt.block_on(crate::llm::describe(&settings.diagnosis)) {
+                Ok(what) => Check {
+                    ok: true,
+                    essential: false,
+                    what,
+                    advice: None,
+                },
+                Err(what) => Check {
+                    ok: false,
+                    essential: false,
+                    what,
+                    advice: Some("only the offline diagnosis will be made".into()),
+                },
+            },
+        );
+    }
     let data = paths::data_dir();
     checks.push(match writable(&data) {
         Ok(()) => Check {

@@ -18,6 +18,7 @@ pub struct Settings {
     pub heal: Heal,
     pub retention: Retention,
     pub storage: Storage,
+    pub diagnosis: Diagnosis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +127,59 @@ impl Storage {
             .ok()
             .filter(|u| !u.trim().is_empty())
             .or_else(|| Some(self.postgres_url.clone()).filter(|u| !u.trim().is_empty()))
+    }
+}
+
+/// Which LLM, if any, adds its reading to the offline diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// An OpenAI-compatible `/v1/chat/completions` (Ollama, vLLM, gateways).
+    OpenaiCompatible,
+    /// Offline diagnosis only; nothing leaves the machine.
+    Off,
+}
+
+impl Provider {
+    /// The name used in the configuration and in `Diagnosis::source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Anthropic => "anthropic",
+            Provider::OpenaiCompatible => "openai-compatible",
+            Provider::Off => "off",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Diagnosis {
+    pub provider: Provider,
+    /// Empty: the provider's own endpoint (`https://api.anthropic.com`, or
+    /// `http://localhost:11434` for openai-compatible). Without the `/v1/...` path.
+    pub base_url: String,
+    pub model: String,
+    /// The NAME of the environment variable holding the API key (never the key itself).
+    /// The OS keychain (service `sickbay`, account = this name) is the other source.
+    pub api_key_env: String,
+    /// The whole LLM call, retries included, ends within this many seconds.
+    pub timeout_seconds: u64,
+    /// Retries of a 429, 500, 504 or 529 answer.
+    pub max_retries: u32,
+}
+
+impl Default for Diagnosis {
+    fn default() -> Self {
+        Self {
+            provider: Provider::Anthropic,
+            base_url: String::new(),
+            model: "claude-haiku-4-5".to_string(),
+            api_key_env: "ANTHROPIC_API_KEY".to_string(),
+            timeout_seconds: 60,
+            max_retries: 3,
+        }
     }
 }
 
@@ -285,6 +339,44 @@ impl Settings {
         if !self.storage.postgres_url.trim().is_empty() {
             crate::mirror::parse_url(&self.storage.postgres_url)
                 .map_err(|e| ("storage", "postgres_url", e.to_string()))?;
+        }
+        self.diagnosis.validate()
+    }
+}
+
+impl Diagnosis {
+    fn validate(&self) -> Result<(), (&'static str, &'static str, String)> {
+        let bad = |key: &'static str, message: String| Err(("diagnosis", key, message));
+        if self.timeout_seconds < 1 {
+            return bad("timeout_seconds", "must be at least 1".into());
+        }
+        if self.max_retries > 10 {
+            return bad(
+                "max_retries",
+                format!("must be at most 10, found {}", self.max_retries),
+            );
+        }
+        if !self.base_url.is_empty() {
+            if let Err(problem) = validate_url(&self.base_url) {
+                return bad("base_url", problem);
+            }
+        }
+        if self.provider != Provider::Off && self.model.trim().is_empty() {
+            return bad("model", "must name a model when a provider is set".into());
+        }
+        let name = &self.api_key_env;
+        if name.is_empty()
+            || name.len() > 64
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || name.starts_with(|c: char| c.is_ascii_digit())
+        {
+            // The value is not repeated: a key pasted here by mistake must not reach a log.
+            return bad(
+                "api_key_env",
+                "must be the name of an environment variable (letters, digits, `_`), \
+                 such as ANTHROPIC_API_KEY, never the key itself"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -540,6 +632,31 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.line, Some(5));
         assert_eq!(e.key.as_deref(), Some("heal.max_attempts"));
+    }
+
+    #[test]
+    fn the_diagnosis_section_is_read_and_checked() {
+        let s = parse("[diagnosis]\nprovider = \"openai-compatible\"\nmodel = \"llama3.2\"\n")
+            .expect("parses");
+        assert_eq!(s.diagnosis.provider, Provider::OpenaiCompatible);
+        assert_eq!(s.diagnosis.api_key_env, "ANTHROPIC_API_KEY");
+        let e = parse("[diagnosis]\nprovider = \"claude\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("diagnosis.provider"));
+        assert_eq!(e.line, Some(2));
+        let e = parse("[diagnosis]\n\ntimeout_seconds = 0\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("diagnosis.timeout_seconds"));
+        assert_eq!(e.line, Some(3));
+        let e = parse("[diagnosis]\nbase_url = \"localhost:11434\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("diagnosis.base_url"));
+    }
+
+    #[test]
+    fn a_key_pasted_into_api_key_env_is_refused_without_repeating_it() {
+        let key = "sk-ant-api03-pasted-by-mistake";
+        let e = parse(&format!("[diagnosis]\napi_key_env = \"{key}\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("diagnosis.api_key_env"));
+        assert_eq!(e.line, Some(2));
+        assert!(!e.to_string().contains(key), "{e}");
     }
 
     #[test]

@@ -4,15 +4,19 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod diagnose;
 pub mod docker;
 pub mod engine;
 pub mod heal;
+pub mod keychain;
+pub mod llm;
 pub mod logfile;
 pub mod mirror;
 pub mod model;
 pub mod monitor;
 pub mod paths;
 pub mod probe;
+pub mod redact;
 pub mod store;
 pub mod telemetry;
 

@@ -182,37 +182,9 @@ fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, MirrorError> {
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
-/// The password kept in the system keychain, if any.
+/// The password kept in the system keychain (account `postgres`), if any.
 fn keychain_password() -> Option<String> {
-    #[cfg(target_os = "linux")]
-    let cmd = (
-        "secret-tool",
-        &["lookup", "service", "sickbay", "account", "postgres"][..],
-    );
-    #[cfg(target_os = "macos")]
-    let cmd = (
-        "security",
-        &[
-            "find-generic-password",
-            "-s",
-            "sickbay",
-            "-a",
-            "postgres",
-            "-w",
-        ][..],
-    );
-    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-    return None;
-    #[cfg(any(target_os = "linux", target_os = "macos"))]
-    {
-        let out = std::process::Command::new(cmd.0)
-            .args(cmd.1)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        let p = String::from_utf8(out.stdout).ok()?.trim_end().to_string();
-        (out.status.success() && !p.is_empty()).then_some(p)
-    }
+    crate::keychain::lookup("postgres").ok().flatten()
 }
 
 /// How the mirror stands, for `doctor`, `status` and the tray.
@@ -411,11 +383,29 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     status: Option<watch::Sender<MirrorStatus>>,
 ) -> Result<(), MirrorError> {
-    let mut store = Store::open(db)?;
-    let queued = store.enable_mirror()?;
-    if queued > 0 {
-        tracing::info!("mirror enabled: {queued} rows of history queued for {target}");
-    }
+    tokio::pin!(shutdown);
+    // The engine may be opening the same file: a busy database is retried, not fatal.
+    let mut attempts = 0;
+    let store = loop {
+        let opened = Store::open(db).and_then(|mut s| s.enable_mirror().map(|n| (s, n)));
+        match opened {
+            Ok((store, queued)) => {
+                if queued > 0 {
+                    tracing::info!("mirror enabled: {queued} rows of history queued for {target}");
+                }
+                break store;
+            }
+            Err(e) if attempts < 10 => {
+                attempts += 1;
+                tracing::debug!("the mirror waits for the history: {e}");
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let status = status.unwrap_or_else(|| watch::channel(MirrorStatus::default()).0);
     let publish = |store: &Store, f: &dyn Fn(&mut MirrorStatus)| {
         let outbox = store.outbox_state().unwrap_or_default();
@@ -426,7 +416,6 @@ pub async fn run(
             f(s);
         });
     };
-    tokio::pin!(shutdown);
     let mut delay = Duration::from_secs(1);
     let mut last_error = String::new();
     loop {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::model::{ActionRecord, Incident, IncidentKind, IncidentStatus};
 
@@ -111,7 +111,9 @@ impl Store {
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
@@ -285,7 +287,9 @@ impl Store {
     }
 
     pub fn insert_metrics(&mut self, rows: &[MetricRow]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO monitor_health_metrics
@@ -381,7 +385,9 @@ impl Store {
         metrics_cutoff: &str,
         history_cutoff: &str,
     ) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO monitor_health_metrics_hourly
                (hour, container_name, samples, cpu_percent, mem_mb, mem_max_mb, response_time_ms)
@@ -579,7 +585,9 @@ impl Store {
     /// Starts filling the outbox. The first time, the whole existing history is queued, so a
     /// mirror configured late still receives everything. Returns the rows queued.
     pub fn enable_mirror(&mut self) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let enabled: Option<String> = tx
             .query_row(
                 "SELECT value FROM sickbay_meta WHERE key = 'mirror_enabled'",
