@@ -24,8 +24,9 @@ export function sparkline(times, values, unit) {
   const min = Math.min(0, ...known);
   const span = max - min || 1;
   const end = Date.now();
-  const start = end - 3600_000;
-  const x = (t) => ((Math.max(t, start) - start) / (end - start)) * (WIDTH - 2) + 1;
+  // The last hour, or since the first sample when there is less history than that.
+  const start = Math.max(end - 3600_000, Math.min(...times.filter((t, i) => values[i] !== null && values[i] !== undefined)));
+  const x = (t) => ((Math.max(t, start) - start) / (end - start || 1)) * (WIDTH - 2) + 1;
   const y = (v) => HEIGHT - 2 - ((v - min) / span) * (HEIGHT - 4);
   let segment = [];
   const segments = [];
