@@ -52,9 +52,45 @@ pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>) {
         .inner_size(1100.0, 760.0)
         .min_inner_size(640.0, 420.0)
         .build();
+    if let Ok(w) = &built {
+        w.on_window_event(|e| {
+            if matches!(e, tauri::WindowEvent::Destroyed) {
+                free_webkit_helpers();
+            }
+        });
+    }
     if let Err(e) = built {
         tracing::error!("cannot open the dashboard: {e}");
     }
+}
+
+/// WebKitGTK keeps its network process for the app's lifetime even with no webview left
+/// (about 60 MB). With the dashboard closed nothing needs it: end it; WebKit starts a new
+/// one when the dashboard opens again.
+fn free_webkit_helpers() {
+    #[cfg(target_os = "linux")]
+    for pid in child_pids("WebKitNetworkPr") {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+/// Children of this process whose name (`/proc/PID/comm`, 15 characters) is `comm`.
+#[cfg(target_os = "linux")]
+fn child_pids(comm: &str) -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+        let ppid = rest.split_whitespace().nth(1)?;
+        (name == comm && ppid == me).then_some(pid)
+    })
+    .collect()
 }
 
 /// Opens the investigation of an incident: `sickbay investigate <id>` in a process of its own.
