@@ -116,7 +116,19 @@ impl Shared {
             } else {
                 Origin::Default
             },
-            rows: setting_rows(&self.settings, &file),
+            rows: {
+                let mut rows = setting_rows(&self.settings, &file);
+                rows.push(SettingRow {
+                    key: "docker.host".into(),
+                    value: crate::docker::endpoint(),
+                    origin: if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
+                        Origin::Environment
+                    } else {
+                        Origin::Default
+                    },
+                });
+                rows
+            },
         }
     }
 }
