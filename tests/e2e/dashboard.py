@@ -109,11 +109,13 @@ def main():
         wait_for("healthy test containers",
                  lambda: all(docker("inspect", "-f", "{{.State.Health.Status}}", n) == "healthy" for n in made), 30)
 
-        port = free_port()
+        port, native = free_port(), free_port()
         driver_proc = subprocess.Popen(
-            ["tauri-driver", "--port", str(port), "--native-driver", "/usr/bin/WebKitWebDriver"], env=env)
+            ["tauri-driver", "--port", str(port), "--native-port", str(native),
+             "--native-driver", "/usr/bin/WebKitWebDriver"], env=env)
         wd = WebDriver(port)
-        wait_for("tauri-driver", lambda: _up(wd), 20)
+        # tauri-driver answers before the WebKitWebDriver it starts listens: wait for both.
+        wait_for("tauri-driver and WebKitWebDriver", lambda: _up(wd) and _listening(native), 30)
         wd.start(["--open-dashboard"])
         log("session started")
 
@@ -151,6 +153,11 @@ def main():
             driver_proc.wait(timeout=10)
         for name in made:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def _listening(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _up(wd):
