@@ -98,6 +98,7 @@ def main():
                XDG_DATA_HOME=os.path.join(home, "share"), XDG_CACHE_HOME=os.path.join(home, "cache"))
     ok, sick = f"sbt-e2e-{RUN}-ok", f"sbt-e2e-{RUN}-sick"
     made = []
+    app_log = open(os.path.join(ARTIFACTS, "app.log"), "w")
     driver_proc = None
     wd = None
     try:
@@ -112,7 +113,8 @@ def main():
         port, native = free_port(), free_port()
         driver_proc = subprocess.Popen(
             ["tauri-driver", "--port", str(port), "--native-port", str(native),
-             "--native-driver", "/usr/bin/WebKitWebDriver"], env=env)
+             "--native-driver", "/usr/bin/WebKitWebDriver"],
+            env=env, stdout=app_log, stderr=subprocess.STDOUT)
         wd = WebDriver(port)
         # tauri-driver answers before the WebKitWebDriver it starts listens: wait for both.
         wait_for("tauri-driver and WebKitWebDriver", lambda: _up(wd) and _listening(native), 30)
@@ -137,6 +139,15 @@ def main():
         assert "unhealthy" in text and "container_unhealthy" in text, text
         assert wd.script("return !!document.querySelector(arguments[0] + ' button.investigate')", incident)
 
+        # Pausing from the dashboard greys the verdict; resuming brings it back.
+        summary = "return document.getElementById('summary').textContent"
+        wd.script("document.getElementById('paused').click()")
+        wait_for("monitoring paused", lambda: wd.script(summary) == "Monitoring paused", 15)
+        assert wd.script("return document.getElementById('verdict').className") == "dot grey"
+        wd.script("document.getElementById('paused').click()")
+        wait_for("monitoring resumed", lambda: wd.script(summary) != "Monitoring paused", 15)
+        log("pause and resume: ok")
+
         wd.script("document.querySelector('nav button[data-tab=incidents]').click()")
         time.sleep(0.5)
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard-incidents.png"))
@@ -145,6 +156,9 @@ def main():
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard.png"))
         log(f"screenshots in {ARTIFACTS}")
         print("e2e: dashboard lists containers and shows a new incident: ok")
+    except BaseException:
+        log(f"failed; the app's output is in {app_log.name}")
+        raise
     finally:
         if wd:
             wd.quit()
