@@ -6,6 +6,7 @@ incident appears in the page within seconds. A screenshot of the dashboard is sa
 Speaks the W3C WebDriver protocol directly (a few HTTP calls; no client library).
 """
 import base64
+import http.client
 import json
 import os
 import secrets
@@ -46,11 +47,19 @@ class WebDriver:
         data = None if body is None else json.dumps(body).encode()
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                return json.load(r)["value"]
-        except urllib.error.HTTPError as e:
-            raise RuntimeError(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}") from None
+        for attempt in range(3):
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return json.load(r)["value"]
+            except urllib.error.HTTPError as e:
+                raise RuntimeError(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}") from None
+            except http.client.RemoteDisconnected:
+                # tauri-driver answers this when its pooled connection to WebKitWebDriver was
+                # closed under it ("client error (SendRequest)"): the request never arrived.
+                if attempt == 2:
+                    raise
+                log(f"{method} {path}: connection dropped by tauri-driver, retrying")
+                time.sleep(0.5)
 
     def start(self, args):
         # No browserName: WebKitGTK's driver rejects tauri-driver's default.
