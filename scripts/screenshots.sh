@@ -49,6 +49,11 @@ xdotool mousemove 1266 12 click 1
 sleep 1.5
 import -window root "$WORK/root.png"
 convert "$WORK/root.png" -crop 480x330+800+0 +repage "$OUT/tray-menu.png"
+# Its containers submenu: hover the "Containers" item.
+xdotool mousemove 1080 65
+sleep 1.5
+import -window root "$WORK/root.png"
+convert "$WORK/root.png" -crop 760x330+520+0 +repage "$OUT/tray-containers.png"
 xdotool key Escape
 sleep 0.5
 
@@ -58,4 +63,4 @@ sleep 20
 sleep 5
 import -window root "$WORK/root.png"
 convert "$WORK/root.png" -crop 1100x520+0+0 +repage "$OUT/dashboard.png"
-echo "screenshots: $OUT/tray-menu.png $OUT/dashboard.png"
+echo "screenshots: $OUT/tray-menu.png $OUT/tray-containers.png $OUT/dashboard.png"
