@@ -3,7 +3,8 @@
 # display and a D-Bus session of its own, driven through tauri-driver and Debian's
 # WebKitWebDriver, against the real Docker engine. Installs tauri-driver when missing.
 #
-# Usage: scripts/e2e.sh            (after scripts/setup.sh --test, scripts/test-image.sh, cargo build)
+# Usage: scripts/e2e.sh   (after scripts/setup.sh --test and scripts/test-image.sh; builds the app
+#        with `cargo build` unless SICKBAY_APP names a binary)
 # Artifacts (the dashboard's screenshot): $SICKBAY_ARTIFACTS, default artifacts/e2e.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,12 @@ if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-d
     cargo install tauri-driver --locked
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
-export SICKBAY_APP="${SICKBAY_APP:-${CARGO_TARGET_DIR:-target}/debug/sickbay}"
+if [ -z "${SICKBAY_APP:-}" ]; then
+    # The tray app: a headless build (--no-default-features) may have replaced the binary.
+    cargo build --quiet
+    SICKBAY_APP="${CARGO_TARGET_DIR:-target}/debug/sickbay"
+fi
+export SICKBAY_APP
 export SICKBAY_ARTIFACTS="${SICKBAY_ARTIFACTS:-artifacts/e2e}"
 [ -x "$SICKBAY_APP" ] || { echo "e2e: $SICKBAY_APP is missing: run cargo build first" >&2; exit 1; }
 

@@ -3,10 +3,13 @@
 # with xdotool, ImageMagick's import) and the dashboard, in a virtual X display with a D-Bus
 # session of its own, watching three demo containers (one of them made unhealthy).
 #
-# Usage: scripts/screenshots.sh [OUT_DIR]   (default docs/screenshots; after cargo build)
+# Usage: scripts/screenshots.sh [OUT_DIR]   (default docs/screenshots; builds with cargo build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="$(realpath -m "${1:-docs/screenshots}")"
+if [ -z "${SICKBAY_APP:-}" ] && [ -z "${SICKBAY_IN_SESSION:-}" ]; then
+    cargo build --quiet   # the tray app (a headless build may have replaced the binary)
+fi
 APP="$(realpath "${SICKBAY_APP:-${CARGO_TARGET_DIR:-target}/debug/sickbay}")"
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1 NO_AT_BRIDGE=1
 

@@ -157,6 +157,15 @@ def main():
         wait_for("monitoring resumed", lambda: wd.script(summary) != "Monitoring paused", 15)
         log("pause and resume: ok")
 
+        # Settings: the config file's path, and where each value came from.
+        wd.script("document.querySelector('nav button[data-tab=settings]').click()")
+        assert wd.script("return document.getElementById('config-file').textContent") == config
+        origin = "return document.querySelector(`tr[data-key='${arguments[0]}'] td.origin`).textContent"
+        assert wd.script(origin, "monitoring.interval_seconds") == "file"
+        assert wd.script(origin, "heal.max_attempts") == "default"
+        wd.screenshot(os.path.join(ARTIFACTS, "dashboard-settings.png"))
+        log("settings: ok")
+
         wd.script("document.querySelector('nav button[data-tab=incidents]').click()")
         time.sleep(0.5)
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard-incidents.png"))
