@@ -192,7 +192,8 @@ pub struct Links {
 /// A user's control of a running engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
-    /// No sweeps and no healing until `Resume`; Docker's events are still recorded.
+    /// No sweeps and no healing (nothing reaches the heal policy) until `Resume`; the verdict
+    /// is grey meanwhile.
     Pause,
     Resume,
 }
@@ -308,10 +309,15 @@ pub async fn run(
 }
 
 async fn next_control(control: &mut Option<mpsc::Receiver<Control>>) -> Option<Control> {
-    match control {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
+    let Some(rx) = control else {
+        return std::future::pending().await;
+    };
+    let c = rx.recv().await;
+    if c.is_none() {
+        // Every sender is gone: nothing more will come.
+        *control = None;
     }
+    c
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
