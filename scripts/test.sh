@@ -26,3 +26,5 @@ cargo build
 step "tests"
 cargo test --no-default-features --lib --bins --tests
 cargo test --lib
+bash scripts/e2e.sh   # the dashboard end to end: Xvfb, D-Bus, tauri-driver, WebKitWebDriver
+

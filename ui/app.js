@@ -1,11 +1,188 @@
-// Sickbay's dashboard. A placeholder until the dashboard reads the monitor's state over IPC.
-const app = document.getElementById("app");
+// Sickbay's dashboard: containers with last-hour charts, incidents, settings. Live through
+// the app's events ("status", "event"); everything else through commands (ipc.js).
+import { call, on } from "./ipc.js";
+import { sparkline } from "./chart.js";
 
-function render() {
-  const message = document.createElement("p");
-  message.className = "muted";
-  message.textContent = "Dashboard coming soon.";
-  app.replaceChildren(message);
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
 }
 
-render();
+function showError(e) {
+  const box = $("error");
+  box.textContent = String(e);
+  box.hidden = false;
+}
+
+const fmt = (v, unit, digits = 1) => (v === null || v === undefined ? "–" : `${v.toFixed(digits)} ${unit}`);
+
+// ---- Containers ----------------------------------------------------------------------------
+
+let status = null;
+const metrics = new Map(); // container name → samples of the last hour
+
+function summary(s) {
+  if (s.paused) return "Monitoring paused";
+  if (!s.docker_reachable) return `Docker unreachable (${s.docker_error ?? s.docker_endpoint})`;
+  const watched = s.containers.filter((c) => c.verdict !== null).length;
+  const sick = s.containers.filter((c) => c.verdict === "yellow" || c.verdict === "red");
+  if (sick.length) return sick.map((c) => `${c.name}: ${c.note ?? c.health}`).join(" · ");
+  return `${watched} container${watched === 1 ? "" : "s"} healthy`;
+}
+
+function chartCell(name, value, field, unit) {
+  const samples = metrics.get(name) ?? [];
+  const times = samples.map((m) => Date.parse(m.timestamp));
+  const cell = el("td", { class: "metric" }, el("span", {}, value));
+  cell.append(sparkline(times, samples.map((m) => m[field]), unit));
+  return cell;
+}
+
+function renderStatus() {
+  if (!status) return;
+  $("verdict").className = `dot ${status.verdict}`;
+  $("summary").textContent = summary(status);
+  const rows = status.containers.map((c) =>
+    el(
+      "tr",
+      { "data-container": c.name, class: `verdict-${c.verdict ?? "none"}` },
+      el("td", {}, el("span", { class: `dot ${c.verdict ?? "none"}` }), ` ${c.name}`,
+        c.note ? el("div", { class: "note" }, c.note) : null),
+      el("td", {}, c.state),
+      el("td", { class: "health" }, c.health),
+      el("td", {}, String(c.restart_count)),
+      chartCell(c.name, fmt(c.cpu_percent, "%"), "cpu_percent", "%"),
+      chartCell(c.name, fmt(c.mem_mb, "MB"), "mem_mb", "MB"),
+      chartCell(c.name, fmt(c.response_time_ms, "ms", 0), "response_time_ms", "ms"),
+    ),
+  );
+  if (rows.length === 0) {
+    rows.push(el("tr", {}, el("td", { colSpan: 7, class: "muted" }, "No containers watched")));
+  }
+  $("container-rows").replaceChildren(...rows);
+  $("paused").checked = status.paused;
+}
+
+async function loadMetrics() {
+  if (!status) return;
+  await Promise.all(
+    status.containers.map(async (c) => {
+      metrics.set(c.name, await call("metrics", { container: c.name }));
+    }),
+  );
+  renderStatus();
+}
+
+// ---- Incidents -----------------------------------------------------------------------------
+
+function timeline(events) {
+  return el(
+    "ol",
+    { class: "timeline" },
+    ...events.map((e) =>
+      el("li", { "data-event": e.event },
+        el("time", {}, e.timestamp.replace("T", " ").replace("Z", "")),
+        " ", el("strong", {}, e.event), " ", el("span", { class: "muted" }, e.details)),
+    ),
+  );
+}
+
+function incidentCard(i) {
+  const state = i.closed_at ? (i.auto_healed ? "healed" : "closed") : i.status.replaceAll("_", " ");
+  const button = el("button", { type: "button", class: "investigate" }, "Investigate with Claude");
+  button.addEventListener("click", () => call("investigate", { incident: i.id }).catch(showError));
+  const tried = i.actions.length
+    ? el("p", {}, "Tried: ", i.actions.map((a) => `${a.action.replaceAll("_", " ")} (${a.outcome})`).join(", "))
+    : el("p", { class: "muted" }, "Nothing tried yet.");
+  return el(
+    "article",
+    { class: `incident ${i.closed_at ? "closed" : "open"}`, "data-incident-id": String(i.id), "data-container": i.container },
+    el("h3", {}, `#${i.id} ${i.container}: ${i.kind.replaceAll("_", " ")} `, el("span", { class: "badge" }, state)),
+    el("p", { class: "muted" }, `Opened ${i.opened_at}${i.closed_at ? `, closed ${i.closed_at}` : ""}. ${i.details}`),
+    tried,
+    i.diagnosis ? el("div", { class: "diagnosis" }, el("strong", {}, "Diagnosis: "), i.diagnosis) : null,
+    timeline(i.events),
+    button,
+  );
+}
+
+async function loadIncidents() {
+  const list = await call("incidents", { limit: 50 });
+  const cards = list.map(incidentCard);
+  if (cards.length === 0) cards.push(el("p", { class: "muted" }, "No incidents recorded."));
+  $("incident-list").replaceChildren(...cards);
+}
+
+// ---- Settings ------------------------------------------------------------------------------
+
+const ORIGIN = { default: "default", file: "file", environment: "environment", command_line: "command line" };
+
+async function loadSettings() {
+  const s = await call("settings");
+  $("config-file").textContent = s.config_file;
+  $("config-origin").textContent = `(${ORIGIN[s.config_origin]}${s.config_file_exists ? "" : ", not present: defaults apply"})`;
+  $("data-dir").textContent = s.data_dir;
+  $("data-origin").textContent = `(${ORIGIN[s.data_dir_origin]})`;
+  $("setting-rows").replaceChildren(
+    ...s.rows.map((r) =>
+      el("tr", { "data-key": r.key }, el("td", {}, el("code", {}, r.key)), el("td", {}, el("code", {}, r.value)),
+        el("td", { class: `origin ${r.origin}` }, ORIGIN[r.origin])),
+    ),
+  );
+  try {
+    $("autostart").checked = await call("autostart");
+  } catch (e) {
+    $("autostart").disabled = true;
+    $("autostart").title = String(e);
+  }
+}
+
+// ---- Wiring --------------------------------------------------------------------------------
+
+function debounce(fn, ms) {
+  let timer = null;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn().catch(showError), ms);
+  };
+}
+
+for (const button of document.querySelectorAll("nav button")) {
+  button.addEventListener("click", () => {
+    for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b === button);
+    for (const tab of document.querySelectorAll(".tab")) tab.hidden = tab.id !== button.dataset.tab;
+  });
+}
+$("autostart").addEventListener("change", (e) =>
+  call("set_autostart", { enabled: e.target.checked }).catch(showError));
+$("paused").addEventListener("change", (e) => call("set_paused", { paused: e.target.checked }).catch(showError));
+
+const refreshIncidents = debounce(loadIncidents, 200);
+const refreshMetrics = debounce(loadMetrics, 1000);
+
+async function start() {
+  await on("status", (s) => {
+    const names = (status?.containers ?? []).map((c) => c.name).join();
+    status = s;
+    renderStatus();
+    if (s.containers.map((c) => c.name).join() !== names) refreshMetrics();
+  });
+  await on("event", (row) => {
+    if (row.incident_id !== null || row.event.startsWith("monitoring_")) refreshIncidents();
+    if (row.event.startsWith("container_") && row.event !== "container_unhealthy") refreshMetrics();
+  });
+  status = await call("status");
+  renderStatus();
+  await Promise.all([loadIncidents(), loadSettings(), loadMetrics()]);
+  setInterval(() => loadMetrics().catch(showError), 60_000);
+}
+
+start().catch(showError);

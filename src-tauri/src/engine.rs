@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -70,6 +71,8 @@ pub struct StatusView {
     /// Rows of history not yet in the Postgres mirror (when one is configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_pending: Option<i64>,
+    /// Monitoring is paused by the user: no sweeps, no healing, verdict grey.
+    pub paused: bool,
 }
 
 impl StatusView {
@@ -81,6 +84,7 @@ impl StatusView {
             docker_error: Some(error),
             containers: Vec::new(),
             mirror_pending: None,
+            paused: false,
         }
     }
 
@@ -93,6 +97,7 @@ impl StatusView {
             docker_error: None,
             containers,
             mirror_pending: None,
+            paused: false,
         }
     }
 }
@@ -185,6 +190,17 @@ pub struct Links {
     pub status: Option<watch::Sender<StatusView>>,
     /// Every event, sent after it is in the history (the alert watcher, notifications).
     pub events: Option<broadcast::Sender<EventRow>>,
+    /// The user's controls (the tray's "Pause monitoring" / "Resume").
+    pub control: Option<mpsc::Receiver<Control>>,
+}
+
+/// A user's control of a running engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// No sweeps and no healing (nothing reaches the heal policy) until `Resume`; the verdict
+    /// is grey meanwhile.
+    Pause,
+    Resume,
 }
 
 pub struct Engine {
@@ -202,6 +218,7 @@ pub struct Engine {
     status_tx: watch::Sender<StatusView>,
     events_tx: Option<broadcast::Sender<EventRow>>,
     sweep_now: Arc<Notify>,
+    paused: Arc<AtomicBool>,
 }
 
 /// Runs the engine until `shutdown` resolves. Everything observed is written as it comes,
@@ -223,6 +240,8 @@ pub async fn run(
         .0
     });
     let sweep_now = Arc::new(Notify::new());
+    let paused = Arc::new(AtomicBool::new(false));
+    let mut control = links.control;
     let max_bytes = settings.retention.log_max_mb * 1024 * 1024;
     let log = match LogFile::open(
         &logs_dir.join("monitor.log"),
@@ -252,6 +271,7 @@ pub async fn run(
         status_tx,
         events_tx: links.events,
         sweep_now: sweep_now.clone(),
+        paused: paused.clone(),
     };
     engine.adopt_open_incidents();
     engine.apply_retention();
@@ -268,6 +288,7 @@ pub async fn run(
         docker_rx,
         tx.clone(),
         sweep_now,
+        paused,
     ));
     let mut retention = tokio::time::interval(Duration::from_secs(3600));
     retention.tick().await;
@@ -279,6 +300,7 @@ pub async fn run(
             Some(msg) = rx.recv() => engine.handle(msg),
             _ = sleep_until(deadline) => engine.tick(),
             _ = retention.tick() => engine.apply_retention(),
+            Some(c) = next_control(&mut control) => engine.control(c),
         }
     }
     connection.abort();
@@ -289,6 +311,18 @@ pub async fn run(
     }
     engine.record("monitor_stopped", None, None, String::new());
     Ok(())
+}
+
+async fn next_control(control: &mut Option<mpsc::Receiver<Control>>) -> Option<Control> {
+    let Some(rx) = control else {
+        return std::future::pending().await;
+    };
+    let c = rx.recv().await;
+    if c.is_none() {
+        // Every sender is gone: nothing more will come.
+        *control = None;
+    }
+    c
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -348,6 +382,7 @@ async fn sweep_loop(
     mut docker_rx: watch::Receiver<Option<Docker>>,
     tx: mpsc::Sender<Msg>,
     now: Arc<Notify>,
+    paused: Arc<AtomicBool>,
 ) {
     let prober = Prober::new(Duration::from_secs(
         settings.monitoring.http_timeout_seconds,
@@ -364,6 +399,9 @@ async fn sweep_loop(
         let Some(d) = docker_rx.borrow().clone() else {
             continue;
         };
+        if paused.load(Ordering::Relaxed) {
+            continue;
+        }
         let msg = match monitor::sweep(&d, &prober, &settings).await {
             Ok(samples) => Msg::Swept(samples),
             Err(e) => Msg::Disconnected(e.to_string()),
@@ -447,13 +485,33 @@ impl Engine {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
+        if self.paused.load(Ordering::Relaxed) {
+            return None;
+        }
         self.tracked
             .values()
             .filter_map(|t| t.heal.next_deadline())
             .min()
     }
 
+    fn control(&mut self, c: Control) {
+        let pause = c == Control::Pause;
+        if self.paused.swap(pause, Ordering::Relaxed) == pause {
+            return;
+        }
+        if pause {
+            self.record("monitoring_paused", None, None, String::new());
+        } else {
+            self.record("monitoring_resumed", None, None, String::new());
+            self.sweep_now.notify_one();
+        }
+        self.publish();
+    }
+
     fn tick(&mut self) {
+        if self.paused.load(Ordering::Relaxed) {
+            return;
+        }
         let now = Instant::now();
         let due: Vec<ContainerId> = self
             .tracked
@@ -541,6 +599,15 @@ impl Engine {
                 self.tracked.values().map(Tracked::view).collect();
             containers.sort_by(|a, b| a.name.cmp(&b.name));
             StatusView::new(docker::endpoint(), containers)
+        };
+        let view = if self.paused.load(Ordering::Relaxed) {
+            StatusView {
+                verdict: Verdict::Grey,
+                paused: true,
+                ..view
+            }
+        } else {
+            view
         };
         self.status_tx.send_if_modified(|old| {
             if *old == view {
@@ -773,6 +840,9 @@ impl Engine {
 
     /// Feeds the policy and carries out what it decides.
     fn feed(&mut self, id: &ContainerId, input: Input) {
+        if self.paused.load(Ordering::Relaxed) {
+            return;
+        }
         let Some(t) = self.tracked.get_mut(id) else {
             return;
         };
@@ -1186,5 +1256,67 @@ mod tests {
     fn field_values_stay_on_one_line() {
         assert_eq!(quote("boom"), "boom");
         assert_eq!(quote("no such\ncontainer"), "\"no such container\"");
+    }
+}
+
+#[cfg(test)]
+mod control_tests {
+    use super::*;
+
+    async fn next_named(rx: &mut broadcast::Receiver<EventRow>, name: &str) -> EventRow {
+        loop {
+            let row = rx.recv().await.expect("event bus open");
+            if row.event == name {
+                return row;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn pausing_greys_the_verdict_and_is_recorded_until_resumed() {
+        let logs = tempfile::tempdir().expect("logs dir");
+        let (status_tx, mut status_rx) =
+            watch::channel(StatusView::unreachable("x".into(), "starting".into()));
+        let (events_tx, mut events_rx) = broadcast::channel(64);
+        let (control_tx, control_rx) = mpsc::channel(4);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let links = Links {
+            status: Some(status_tx),
+            events: Some(events_tx),
+            control: Some(control_rx),
+        };
+        let engine = tokio::spawn(run(
+            Settings::default(),
+            Store::in_memory().expect("store"),
+            logs.path().to_path_buf(),
+            async {
+                let _ = stop_rx.await;
+            },
+            links,
+        ));
+        let wait = Duration::from_secs(10);
+        control_tx.send(Control::Pause).await.expect("send");
+        tokio::time::timeout(wait, next_named(&mut events_rx, "monitoring_paused"))
+            .await
+            .expect("monitoring_paused recorded");
+        let paused = status_rx
+            .wait_for(|s| s.paused)
+            .await
+            .expect("status")
+            .clone();
+        assert_eq!(paused.verdict, Verdict::Grey);
+        control_tx.send(Control::Resume).await.expect("send");
+        tokio::time::timeout(wait, next_named(&mut events_rx, "monitoring_resumed"))
+            .await
+            .expect("monitoring_resumed recorded");
+        assert!(
+            !status_rx
+                .wait_for(|s| !s.paused)
+                .await
+                .expect("status")
+                .paused
+        );
+        stop_tx.send(()).expect("stop");
+        engine.await.expect("join").expect("engine ran");
     }
 }

@@ -62,6 +62,22 @@ pub struct Store {
     conn: Connection,
 }
 
+fn metric_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetricRow> {
+    Ok(MetricRow {
+        timestamp: r.get(0)?,
+        container_name: r.get(1)?,
+        container_id: r.get(2)?,
+        state: r.get(3)?,
+        health: r.get(4)?,
+        restart_count: r.get(5)?,
+        cpu_percent: r.get(6)?,
+        mem_mb: r.get(7)?,
+        mem_limit_mb: r.get(8)?,
+        response_time_ms: r.get(9)?,
+        http_status: r.get(10)?,
+    })
+}
+
 fn new_uid() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
@@ -329,21 +345,23 @@ impl Store {
                       GROUP BY container_name) last ON last.id = m.id
               ORDER BY m.container_name",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(MetricRow {
-                timestamp: r.get(0)?,
-                container_name: r.get(1)?,
-                container_id: r.get(2)?,
-                state: r.get(3)?,
-                health: r.get(4)?,
-                restart_count: r.get(5)?,
-                cpu_percent: r.get(6)?,
-                mem_mb: r.get(7)?,
-                mem_limit_mb: r.get(8)?,
-                response_time_ms: r.get(9)?,
-                http_status: r.get(10)?,
-            })
-        })?;
+        let rows = stmt.query_map([], metric_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The samples of one container since `since` (a UTC stamp), oldest first: the charts.
+    pub fn metrics_since(
+        &self,
+        container: &str,
+        since: &str,
+    ) -> Result<Vec<MetricRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT timestamp, container_name, container_id, state, health, restart_count,
+                    cpu_percent, mem_mb, mem_limit_mb, response_time_ms, http_status
+               FROM monitor_health_metrics
+              WHERE container_name = ?1 AND timestamp >= ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![container, since], metric_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

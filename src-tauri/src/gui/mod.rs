@@ -1,22 +1,31 @@
 //! The desktop tray app (the `gui` feature): the same engine as `sickbay watch`, with a tray
-//! icon whose colour is the verdict. The only importer of tauri.
+//! icon whose colour is the verdict, a menu of every action, and a dashboard window created on
+//! demand. The only importer of tauri.
 
+pub mod actions;
+pub mod commands;
 pub mod tray;
 
 use std::sync::Mutex;
 
 use tauri::image::Image;
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
-use tauri::tray::TrayIconBuilder;
-use tauri::RunEvent;
-use tokio::sync::{oneshot, watch};
+use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::cli::{self, Cli, Failure};
 use crate::engine::{self, StatusView};
-use crate::model::Verdict;
-use crate::store::Store;
+use crate::model::{Incident, Verdict};
+use crate::store::{EventRow, Store};
 use crate::{docker, paths, telemetry};
-use tray::TrayModel;
+use commands::Shared;
+use tray::{Action, Changes, StackState, TrayInput, TrayModel};
+
+/// The Tauri event carrying each new [`StatusView`].
+pub const STATUS_EVENT: &str = "status";
+/// The Tauri event carrying every recorded event (an [`EventRow`]).
+pub const RECORD_EVENT: &str = "event";
 
 fn icon(verdict: Verdict) -> tauri::Result<Image<'static>> {
     let bytes: &'static [u8] = match verdict {
@@ -28,42 +37,68 @@ fn icon(verdict: Verdict) -> tauri::Result<Image<'static>> {
     Image::from_bytes(bytes)
 }
 
+/// Quitting: the engine records its last events, then the app exits.
+pub struct Quit(Mutex<Option<oneshot::Sender<()>>>);
+
+impl Quit {
+    pub fn quit<R: Runtime>(&self, app: &AppHandle<R>) {
+        match self.0.lock().ok().and_then(|mut s| s.take()) {
+            Some(tx) => {
+                let _ = tx.send(());
+            }
+            None => app.exit(0),
+        }
+    }
+}
+
 /// Runs the tray app until Quit.
 pub fn run(cli: &Cli) -> Result<(), Failure> {
-    let (settings, _) = cli::load_settings(cli)?;
+    let (settings, source) = cli::load_settings(cli)?;
     let guard = telemetry::init(Some(&paths::logs_dir()), "info");
-    let store = Store::open(&paths::database_file())?;
-    let (status_tx, mut status_rx) = watch::channel(StatusView::unreachable(
+    let db = paths::database_file();
+    let store = Store::open(&db)?;
+    let (status_tx, status_rx) = watch::channel(StatusView::unreachable(
         docker::endpoint(),
         "connecting".into(),
     ));
+    let (events_tx, _) = broadcast::channel::<EventRow>(256);
+    let (control_tx, control_rx) = mpsc::channel(8);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let stop_tx = Mutex::new(Some(stop_tx));
+    let shared = Shared {
+        store: Mutex::new(Store::open(&db)?),
+        status: status_rx,
+        settings: settings.clone(),
+        source,
+        config_origin: commands::config_origin(cli.config.as_ref()),
+        control: control_tx,
+    };
+    let open_at_start = cli.open_dashboard;
     let app = tauri::Builder::default()
+        // First: a second launch hands over to this one and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            actions::open_dashboard(app);
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .manage(shared)
+        .manage(Quit(Mutex::new(Some(stop_tx))))
+        .invoke_handler(commands::handler())
         .setup(move |app| {
-            let status_item = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
-            let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-            let menu = Menu::with_items(
-                app,
-                &[&status_item, &PredefinedMenuItem::separator(app)?, &quit],
-            )?;
+            let menu = TrayMenu::new(app.handle())?;
             let tray = TrayIconBuilder::with_id("sickbay")
                 .icon(icon(Verdict::Grey)?)
-                .menu(&menu)
-                .on_menu_event(move |app, event| {
-                    if event.id() == "quit" {
-                        // The engine records its last events, then the app exits (below).
-                        match stop_tx.lock().ok().and_then(|mut s| s.take()) {
-                            Some(tx) => {
-                                let _ = tx.send(());
-                            }
-                            None => app.exit(0),
-                        }
+                .menu(&menu.menu)
+                .on_menu_event(|app, event| {
+                    if let Some(action) = Action::parse(event.id().as_ref()) {
+                        actions::handle(app, action);
                     }
                 })
                 .build(app)?;
 
             let handle = app.handle().clone();
+            let bus = events_tx.clone();
             tauri::async_runtime::spawn(async move {
                 let shutdown = async {
                     tokio::select! {
@@ -73,7 +108,8 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 };
                 let links = engine::Links {
                     status: Some(status_tx),
-                    ..Default::default()
+                    events: Some(bus),
+                    control: Some(control_rx),
                 };
                 if let Err(e) = cli::run_engine(settings, store, shutdown, links).await {
                     tracing::error!("engine stopped: {e:#}");
@@ -81,25 +117,12 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 handle.exit(0);
             });
 
-            // The renderer: draws the model, skipping updates that change nothing.
-            tauri::async_runtime::spawn(async move {
-                let mut shown: Option<TrayModel> = None;
-                loop {
-                    let model = TrayModel::from_status(&status_rx.borrow_and_update());
-                    if shown.as_ref() != Some(&model) {
-                        if shown.as_ref().map(|s| s.verdict) != Some(model.verdict) {
-                            if let Ok(img) = icon(model.verdict) {
-                                let _ = tray.set_icon(Some(img));
-                            }
-                        }
-                        let _ = status_item.set_text(&model.status_line);
-                        shown = Some(model);
-                    }
-                    if status_rx.changed().await.is_err() {
-                        break;
-                    }
-                }
-            });
+            let handle = app.handle().clone();
+            let events = events_tx.subscribe();
+            tauri::async_runtime::spawn(render(handle, tray, menu, events));
+            if open_at_start {
+                actions::open_dashboard(app.handle());
+            }
             Ok(())
         })
         .build(tauri::generate_context!())
@@ -115,4 +138,188 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     });
     drop(guard);
     Ok(())
+}
+
+/// The menu's fixed shape: its top-level items never change, only their texts and enabled
+/// flags, and the entries of the two submenus.
+struct TrayMenu<R: Runtime> {
+    menu: Menu<R>,
+    status: MenuItem<R>,
+    containers: Submenu<R>,
+    alerts: Submenu<R>,
+    start: MenuItem<R>,
+    stop: MenuItem<R>,
+    pause: MenuItem<R>,
+    stop_and_quit: MenuItem<R>,
+}
+
+impl<R: Runtime> TrayMenu<R> {
+    fn new(app: &AppHandle<R>) -> tauri::Result<Self> {
+        let item = |action: Action, text: &str, enabled: bool| {
+            MenuItem::with_id(app, action.id(), text, enabled, None::<&str>)
+        };
+        let status = MenuItem::with_id(app, "status", "Starting…", false, None::<&str>)?;
+        let containers = Submenu::with_id(app, "containers", "Containers", true)?;
+        let alerts = Submenu::with_id(app, "alerts", "Recent alerts", true)?;
+        let start = item(Action::StartStack, "Start stack", false)?;
+        let stop = item(Action::StopStack, "Stop stack", false)?;
+        let open = item(Action::OpenDashboard, "Open dashboard", true)?;
+        let pause = item(Action::TogglePause, "Pause monitoring", true)?;
+        let quit = item(Action::Quit, "Quit", true)?;
+        let stop_and_quit = item(Action::StopStackAndQuit, "Stop stack and quit", false)?;
+        let menu = Menu::with_items(
+            app,
+            &[
+                &status,
+                &PredefinedMenuItem::separator(app)?,
+                &containers,
+                &alerts,
+                &PredefinedMenuItem::separator(app)?,
+                &start,
+                &stop,
+                &open,
+                &pause,
+                &PredefinedMenuItem::separator(app)?,
+                &quit,
+                &stop_and_quit,
+            ],
+        )?;
+        Ok(Self {
+            menu,
+            status,
+            containers,
+            alerts,
+            start,
+            stop,
+            pause,
+            stop_and_quit,
+        })
+    }
+
+    /// Draws `new`, touching only what changed since `old`.
+    fn draw(
+        &self,
+        app: &AppHandle<R>,
+        tray: &TrayIcon<R>,
+        old: Option<&TrayModel>,
+        new: &TrayModel,
+    ) -> tauri::Result<()> {
+        let c = Changes::between(old, new);
+        if c.icon {
+            tray.set_icon(Some(icon(new.verdict)?))?;
+        }
+        if c.status_line {
+            self.status.set_text(&new.status_line)?;
+        }
+        if c.pause_label {
+            self.pause.set_text(new.pause_label)?;
+        }
+        if c.stack_enabled {
+            for i in [&self.start, &self.stop, &self.stop_and_quit] {
+                i.set_enabled(new.stack_enabled)?;
+            }
+        }
+        if c.containers {
+            let items = new
+                .containers
+                .iter()
+                .map(|line| MenuItem::new(app, line, false, None::<&str>))
+                .collect::<tauri::Result<Vec<_>>>()?;
+            replace_items(app, &self.containers, items, "No containers")?;
+        }
+        if c.alerts {
+            let items = new
+                .alerts
+                .iter()
+                .map(|a| {
+                    MenuItem::with_id(
+                        app,
+                        Action::Investigate(a.incident_id).id(),
+                        &a.label,
+                        true,
+                        None::<&str>,
+                    )
+                })
+                .collect::<tauri::Result<Vec<_>>>()?;
+            replace_items(app, &self.alerts, items, "No alerts")?;
+        }
+        Ok(())
+    }
+}
+
+/// Swaps a submenu's entries (a disabled `empty` line when there are none).
+fn replace_items<R: Runtime>(
+    app: &AppHandle<R>,
+    submenu: &Submenu<R>,
+    mut items: Vec<MenuItem<R>>,
+    empty: &str,
+) -> tauri::Result<()> {
+    for old in submenu.items()? {
+        submenu.remove(&old as &dyn IsMenuItem<R>)?;
+    }
+    if items.is_empty() {
+        items.push(MenuItem::new(app, empty, false, None::<&str>)?);
+    }
+    for i in &items {
+        submenu.append(i)?;
+    }
+    Ok(())
+}
+
+fn recent_incidents<R: Runtime>(app: &AppHandle<R>) -> Vec<Incident> {
+    let shared = app.state::<Shared>();
+    let incidents = shared
+        .store
+        .lock()
+        .ok()
+        .and_then(|s| s.incidents(false, tray::RECENT_ALERTS).ok());
+    incidents.unwrap_or_default()
+}
+
+/// The renderer: forwards the status and every recorded event to the dashboard, and draws
+/// the tray model, skipping updates that change nothing.
+async fn render<R: Runtime>(
+    app: AppHandle<R>,
+    tray: TrayIcon<R>,
+    menu: TrayMenu<R>,
+    mut events: broadcast::Receiver<EventRow>,
+) {
+    let mut status_rx = app.state::<Shared>().status.clone();
+    let max_attempts = app.state::<Shared>().settings.heal.max_attempts;
+    let stack = StackState::default();
+    let mut incidents = recent_incidents(&app);
+    let mut shown: Option<TrayModel> = None;
+    loop {
+        let status = status_rx.borrow_and_update().clone();
+        let model = TrayModel::compute(&TrayInput {
+            status: &status,
+            incidents: &incidents,
+            stack: &stack,
+            max_attempts,
+        });
+        if shown.as_ref() != Some(&model) {
+            if let Err(e) = menu.draw(&app, &tray, shown.as_ref(), &model) {
+                tracing::warn!("cannot update the tray: {e}");
+            }
+            shown = Some(model);
+        }
+        tokio::select! {
+            r = status_rx.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let _ = app.emit(STATUS_EVENT, &*status_rx.borrow());
+            }
+            r = events.recv() => match r {
+                Ok(row) => {
+                    let _ = app.emit(RECORD_EVENT, &row);
+                    if row.incident_id.is_some() {
+                        incidents = recent_incidents(&app);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => incidents = recent_incidents(&app),
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
+    }
 }

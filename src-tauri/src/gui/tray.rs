@@ -1,21 +1,117 @@
-//! The tray as data: a pure function from the engine's [`StatusView`] to what the tray shows.
-//! The renderer (in `gui/mod.rs`) only draws it, and skips updates that change nothing.
-//! On Linux a tray has no click events and no tooltip, so the state shows in the icon's
-//! colour and a disabled first menu line.
+//! The tray as data: a pure function from the engine's [`StatusView`] (plus the recent
+//! incidents and the stack's progress) to what the tray shows, and the [`Action`]s its items
+//! stand for. The renderer (in `gui/mod.rs`) only draws it, and skips updates that change
+//! nothing. On Linux a tray has no click events and no tooltip, and once a menu is set only
+//! its items can change: so the menu has a fixed shape (the same top-level items always) and
+//! only texts, enabled flags and the two submenus' entries vary.
 
 use crate::engine::StatusView;
-use crate::model::Verdict;
+use crate::model::{Incident, IncidentStatus, Verdict};
+
+/// What a menu item does. Every action of the app is a menu item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    OpenDashboard,
+    StartStack,
+    StopStack,
+    /// Pause or resume, whichever the item says.
+    TogglePause,
+    Quit,
+    StopStackAndQuit,
+    /// Open the investigation of an incident ("Recent alerts").
+    Investigate(i64),
+}
+
+impl Action {
+    /// The menu item id that carries the action.
+    pub fn id(self) -> String {
+        match self {
+            Self::OpenDashboard => "open_dashboard".into(),
+            Self::StartStack => "start_stack".into(),
+            Self::StopStack => "stop_stack".into(),
+            Self::TogglePause => "toggle_pause".into(),
+            Self::Quit => "quit".into(),
+            Self::StopStackAndQuit => "stop_stack_and_quit".into(),
+            Self::Investigate(id) => format!("investigate:{id}"),
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Self> {
+        Some(match id {
+            "open_dashboard" => Self::OpenDashboard,
+            "start_stack" => Self::StartStack,
+            "stop_stack" => Self::StopStack,
+            "toggle_pause" => Self::TogglePause,
+            "quit" => Self::Quit,
+            "stop_stack_and_quit" => Self::StopStackAndQuit,
+            other => Self::Investigate(other.strip_prefix("investigate:")?.parse().ok()?),
+        })
+    }
+}
+
+/// What the one-click stack is doing, as the tray needs to know it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StackState {
+    /// A compose file is configured (`[stack] compose_file`).
+    pub configured: bool,
+    /// A line of progress while `up` / `stop` runs ("Starting stack: web").
+    pub progress: Option<String>,
+}
+
+/// Everything the tray model is computed from.
+pub struct TrayInput<'a> {
+    pub status: &'a StatusView,
+    /// Newest first.
+    pub incidents: &'a [Incident],
+    pub stack: &'a StackState,
+    /// `[heal] max_attempts`, for "healing (2/3)".
+    pub max_attempts: u32,
+}
+
+/// An entry of "Recent alerts".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub incident_id: i64,
+    pub label: String,
+}
+
+/// How many incidents "Recent alerts" lists.
+pub const RECENT_ALERTS: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrayModel {
+    /// The icon's colour.
     pub verdict: Verdict,
-    /// The disabled first line of the menu: "3 containers healthy", "web: healing (2)".
+    /// The disabled first line of the menu: "3 containers healthy", "web: healing (2/3)".
     pub status_line: String,
+    /// The containers submenu: one disabled line per container with its state.
+    pub containers: Vec<String>,
+    /// "Recent alerts": each opens the investigation of its incident.
+    pub alerts: Vec<Alert>,
+    /// "Pause monitoring" or "Resume monitoring".
+    pub pause_label: &'static str,
+    pub stack_enabled: bool,
 }
 
 impl TrayModel {
+    /// Just the engine's picture: no incidents, no stack configured.
     pub fn from_status(v: &StatusView) -> Self {
-        let status_line = if !v.docker_reachable {
+        Self::compute(&TrayInput {
+            status: v,
+            incidents: &[],
+            stack: &StackState::default(),
+            max_attempts: 0,
+        })
+    }
+
+    pub fn compute(input: &TrayInput<'_>) -> Self {
+        let v = input.status;
+        let verdict = if v.paused { Verdict::Grey } else { v.verdict };
+        let status_line = if let Some(p) = &input.stack.progress {
+            p.clone()
+        } else if v.paused {
+            "Monitoring paused".to_string()
+        } else if !v.docker_reachable {
             "Docker unreachable".to_string()
         } else {
             let troubled: Vec<String> = v
@@ -23,7 +119,7 @@ impl TrayModel {
                 .iter()
                 .filter(|c| matches!(c.verdict, Some(Verdict::Yellow | Verdict::Red)))
                 .map(|c| match &c.note {
-                    Some(note) => format!("{}: {note}", c.name),
+                    Some(note) => format!("{}: {}", c.name, with_limit(note, input.max_attempts)),
                     None => format!("{}: {}", c.name, c.health.as_str()),
                 })
                 .collect();
@@ -36,10 +132,106 @@ impl TrayModel {
                 n => format!("{n} containers need attention"),
             }
         };
+        let containers = v
+            .containers
+            .iter()
+            .map(|c| {
+                let mut line = format!("{}: {}", c.name, c.state.as_str());
+                if c.health != crate::model::Health::None {
+                    line.push_str(&format!(", {}", c.health.as_str()));
+                }
+                if let Some(note) = &c.note {
+                    line.push_str(&format!(" ({})", with_limit(note, input.max_attempts)));
+                }
+                line
+            })
+            .collect();
+        let alerts = input
+            .incidents
+            .iter()
+            .take(RECENT_ALERTS)
+            .map(|i| Alert {
+                incident_id: i.id,
+                label: format!(
+                    "#{} {}: {} ({})",
+                    i.id,
+                    i.container,
+                    i.kind.as_str(),
+                    alert_state(i)
+                ),
+            })
+            .collect();
         Self {
-            verdict: v.verdict,
+            verdict,
             status_line,
+            containers,
+            alerts,
+            pause_label: if v.paused {
+                "Resume monitoring"
+            } else {
+                "Pause monitoring"
+            },
+            stack_enabled: input.stack.configured && input.stack.progress.is_none(),
         }
+    }
+}
+
+fn alert_state(i: &Incident) -> &'static str {
+    match (i.closed_at.is_some(), i.status) {
+        (true, _) if i.auto_healed => "healed",
+        (true, _) => "closed",
+        (false, IncidentStatus::HealingFailed) => "healing failed",
+        (false, _) => "open",
+    }
+}
+
+/// "healing (2)" → "healing (2/3)" when the limit is known.
+fn with_limit(note: &str, max_attempts: u32) -> String {
+    match note
+        .strip_prefix("healing (")
+        .and_then(|r| r.strip_suffix(')'))
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        Some(n) if max_attempts > 0 => format!("healing ({n}/{max_attempts})"),
+        _ => note.to_string(),
+    }
+}
+
+/// What the renderer must change to go from `old` to `new` (the menu's shape never changes).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub icon: bool,
+    pub status_line: bool,
+    pub containers: bool,
+    pub alerts: bool,
+    pub pause_label: bool,
+    pub stack_enabled: bool,
+}
+
+impl Changes {
+    pub fn between(old: Option<&TrayModel>, new: &TrayModel) -> Self {
+        let Some(old) = old else {
+            return Self {
+                icon: true,
+                status_line: true,
+                containers: true,
+                alerts: true,
+                pause_label: true,
+                stack_enabled: true,
+            };
+        };
+        Self {
+            icon: old.verdict != new.verdict,
+            status_line: old.status_line != new.status_line,
+            containers: old.containers != new.containers,
+            alerts: old.alerts != new.alerts,
+            pause_label: old.pause_label != new.pause_label,
+            stack_enabled: old.stack_enabled != new.stack_enabled,
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        *self != Self::default()
     }
 }
 
@@ -47,7 +239,7 @@ impl TrayModel {
 mod tests {
     use super::*;
     use crate::engine::ContainerView;
-    use crate::model::{Health, RunState};
+    use crate::model::{Health, IncidentKind, RunState};
 
     fn container(name: &str, verdict: Option<Verdict>, note: Option<&str>) -> ContainerView {
         ContainerView {
@@ -66,6 +258,21 @@ mod tests {
         }
     }
 
+    fn incident(id: i64, container: &str, closed: bool) -> Incident {
+        Incident {
+            id,
+            container: container.into(),
+            kind: IncidentKind::Unhealthy,
+            status: IncidentStatus::Open,
+            details: String::new(),
+            opened_at: "2026-01-01T00:00:00Z".into(),
+            closed_at: closed.then(|| "2026-01-01T00:01:00Z".into()),
+            auto_healed: closed,
+            attempts: 1,
+            actions: vec![],
+        }
+    }
+
     #[test]
     fn the_status_line_counts_healthy_containers_and_names_a_sick_one() {
         let green = StatusView::new(
@@ -76,13 +283,9 @@ mod tests {
                 container("c", None, None),
             ],
         );
-        assert_eq!(
-            TrayModel::from_status(&green),
-            TrayModel {
-                verdict: Verdict::Green,
-                status_line: "2 containers healthy".into()
-            }
-        );
+        let m = TrayModel::from_status(&green);
+        assert_eq!(m.verdict, Verdict::Green);
+        assert_eq!(m.status_line, "2 containers healthy");
         let healing = StatusView::new(
             "unix:///d".into(),
             vec![
@@ -90,16 +293,126 @@ mod tests {
                 container("web", Some(Verdict::Yellow), Some("healing (2)")),
             ],
         );
-        let m = TrayModel::from_status(&healing);
+        let m = TrayModel::compute(&TrayInput {
+            status: &healing,
+            incidents: &[],
+            stack: &StackState::default(),
+            max_attempts: 3,
+        });
         assert_eq!(m.verdict, Verdict::Yellow);
-        assert_eq!(m.status_line, "web: healing (2)");
-        let down = StatusView::unreachable("unix:///d".into(), "gone".into());
+        assert_eq!(m.status_line, "web: healing (2/3)");
         assert_eq!(
-            TrayModel::from_status(&down),
-            TrayModel {
-                verdict: Verdict::Grey,
-                status_line: "Docker unreachable".into()
-            }
+            m.containers,
+            vec![
+                "db: running, healthy".to_string(),
+                "web: running, healthy (healing (2/3))".to_string()
+            ]
         );
+        let down = StatusView::unreachable("unix:///d".into(), "gone".into());
+        let m = TrayModel::from_status(&down);
+        assert_eq!(m.verdict, Verdict::Grey);
+        assert_eq!(m.status_line, "Docker unreachable");
+        assert!(m.containers.is_empty());
+    }
+
+    #[test]
+    fn paused_monitoring_is_grey_and_offers_resume() {
+        let mut v = StatusView::new(
+            "unix:///d".into(),
+            vec![container("web", Some(Verdict::Red), Some("healing failed"))],
+        );
+        v.paused = true;
+        let m = TrayModel::from_status(&v);
+        assert_eq!(m.verdict, Verdict::Grey);
+        assert_eq!(m.status_line, "Monitoring paused");
+        assert_eq!(m.pause_label, "Resume monitoring");
+        v.paused = false;
+        let m = TrayModel::from_status(&v);
+        assert_eq!(m.verdict, Verdict::Red);
+        assert_eq!(m.status_line, "web: healing failed");
+        assert_eq!(m.pause_label, "Pause monitoring");
+    }
+
+    #[test]
+    fn stack_progress_takes_the_status_line_and_disables_the_stack_items() {
+        let v = StatusView::new("unix:///d".into(), vec![]);
+        let idle = StackState {
+            configured: true,
+            progress: None,
+        };
+        let busy = StackState {
+            configured: true,
+            progress: Some("Starting stack: web".into()),
+        };
+        let input = |stack| TrayInput {
+            status: &v,
+            incidents: &[],
+            stack,
+            max_attempts: 3,
+        };
+        let m = TrayModel::compute(&input(&idle));
+        assert!(m.stack_enabled);
+        assert_eq!(m.status_line, "No containers running");
+        let m = TrayModel::compute(&input(&busy));
+        assert!(!m.stack_enabled);
+        assert_eq!(m.status_line, "Starting stack: web");
+        // Without a compose file there is nothing to start.
+        assert!(!TrayModel::from_status(&v).stack_enabled);
+    }
+
+    #[test]
+    fn recent_alerts_are_the_newest_incidents_and_open_their_investigation() {
+        let v = StatusView::new("unix:///d".into(), vec![]);
+        let incidents: Vec<Incident> = (1..=12)
+            .rev()
+            .map(|i| incident(i, "web", i != 12))
+            .collect();
+        let m = TrayModel::compute(&TrayInput {
+            status: &v,
+            incidents: &incidents,
+            stack: &StackState::default(),
+            max_attempts: 3,
+        });
+        assert_eq!(m.alerts.len(), RECENT_ALERTS);
+        assert_eq!(m.alerts[0].incident_id, 12);
+        assert_eq!(m.alerts[0].label, "#12 web: unhealthy (open)");
+        assert_eq!(m.alerts[1].label, "#11 web: unhealthy (healed)");
+        let id = Action::Investigate(m.alerts[0].incident_id).id();
+        assert_eq!(Action::parse(&id), Some(Action::Investigate(12)));
+    }
+
+    #[test]
+    fn every_action_round_trips_through_its_menu_id() {
+        for a in [
+            Action::OpenDashboard,
+            Action::StartStack,
+            Action::StopStack,
+            Action::TogglePause,
+            Action::Quit,
+            Action::StopStackAndQuit,
+            Action::Investigate(7),
+        ] {
+            assert_eq!(Action::parse(&a.id()), Some(a));
+        }
+        assert_eq!(Action::parse("status"), None);
+        assert_eq!(Action::parse("investigate:x"), None);
+    }
+
+    #[test]
+    fn the_renderer_is_told_only_what_changed() {
+        let v = StatusView::new(
+            "unix:///d".into(),
+            vec![container("a", Some(Verdict::Green), None)],
+        );
+        let a = TrayModel::from_status(&v);
+        assert!(Changes::between(None, &a).any());
+        assert!(!Changes::between(Some(&a), &a.clone()).any());
+        let mut v2 = v.clone();
+        v2.containers[0].state = RunState::Exited;
+        v2.containers[0].verdict = None;
+        let b = TrayModel::from_status(&v2);
+        let c = Changes::between(Some(&a), &b);
+        assert!(c.containers && c.status_line);
+        assert!(!c.alerts && !c.pause_label && !c.stack_enabled);
     }
 }

@@ -1,0 +1,443 @@
+//! What the dashboard may call (Tauri commands) and the state they read: the engine's
+//! picture, the history (a connection of its own) and the effective configuration.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+use tauri::{Runtime, State};
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{ConfigSource, Settings};
+use crate::engine::{Control, StatusView};
+use crate::model::Incident;
+use crate::store::{EventRow, MetricRow, Store};
+use crate::{clock, paths};
+
+/// Where the configuration file's path came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Default,
+    File,
+    Environment,
+    CommandLine,
+}
+
+/// The state shared by the tray, the commands and the window.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub status: watch::Receiver<StatusView>,
+    pub settings: Settings,
+    pub source: ConfigSource,
+    /// Where `source`'s path came from (`--config`, `SICKBAY_CONFIG` or the default).
+    pub config_origin: Origin,
+    pub control: mpsc::Sender<Control>,
+}
+
+/// An incident with its timeline: what happened and what was tried.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentView {
+    #[serde(flatten)]
+    pub incident: Incident,
+    pub events: Vec<EventRow>,
+    /// The diagnosis, when one was recorded.
+    pub diagnosis: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingRow {
+    pub key: String,
+    pub value: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub config_file: String,
+    pub config_file_exists: bool,
+    pub config_origin: Origin,
+    pub data_dir: String,
+    pub data_dir_origin: Origin,
+    pub rows: Vec<SettingRow>,
+}
+
+type CmdResult<T> = Result<T, String>;
+
+fn store_err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl Shared {
+    pub fn incidents(&self, limit: usize) -> CmdResult<Vec<IncidentView>> {
+        let store = self.store.lock().map_err(store_err)?;
+        store
+            .incidents(false, limit)
+            .map_err(store_err)?
+            .into_iter()
+            .map(|incident| {
+                let events = store.events(Some(incident.id)).map_err(store_err)?;
+                let diagnosis = events
+                    .iter()
+                    .rev()
+                    .find(|e| e.event.contains("diagnos"))
+                    .map(|e| e.details.clone());
+                Ok(IncidentView {
+                    incident,
+                    events,
+                    diagnosis,
+                })
+            })
+            .collect()
+    }
+
+    pub fn settings_view(&self) -> SettingsView {
+        let (path, exists) = match &self.source {
+            ConfigSource::File(p) => (p.clone(), true),
+            ConfigSource::Defaults { looked_at } => (looked_at.clone(), false),
+        };
+        let file: toml::Table = if exists {
+            std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default()
+        } else {
+            toml::Table::new()
+        };
+        let data_from_env = std::env::var_os("SICKBAY_DATA_DIR").is_some_and(|d| !d.is_empty());
+        SettingsView {
+            config_file: path.display().to_string(),
+            config_file_exists: exists,
+            config_origin: self.config_origin,
+            data_dir: paths::data_dir().display().to_string(),
+            data_dir_origin: if data_from_env {
+                Origin::Environment
+            } else {
+                Origin::Default
+            },
+            rows: {
+                let mut rows = setting_rows(&self.settings, &file);
+                rows.push(SettingRow {
+                    key: "docker.host".into(),
+                    value: crate::docker::endpoint(),
+                    origin: if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
+                        Origin::Environment
+                    } else {
+                        Origin::Default
+                    },
+                });
+                rows
+            },
+        }
+    }
+}
+
+/// Every key of the effective configuration, and whether the file set it.
+pub fn setting_rows(settings: &Settings, file: &toml::Table) -> Vec<SettingRow> {
+    let effective = toml::Table::try_from(settings).unwrap_or_default();
+    let mut rows = Vec::new();
+    for (section, values) in &effective {
+        let Some(values) = values.as_table() else {
+            continue;
+        };
+        let in_file = file.get(section).and_then(|s| s.as_table());
+        for (key, value) in values {
+            let from_file = in_file.is_some_and(|t| t.contains_key(key));
+            rows.push(SettingRow {
+                key: format!("{section}.{key}"),
+                value: value.to_string(),
+                origin: if from_file {
+                    Origin::File
+                } else {
+                    Origin::Default
+                },
+            });
+        }
+    }
+    rows
+}
+
+#[tauri::command]
+pub fn status(shared: State<'_, Shared>) -> StatusView {
+    shared.status.borrow().clone()
+}
+
+#[tauri::command]
+pub fn incidents(shared: State<'_, Shared>, limit: Option<usize>) -> CmdResult<Vec<IncidentView>> {
+    shared.incidents(limit.unwrap_or(50).min(500))
+}
+
+/// The last hour of samples of one container (the charts).
+#[tauri::command]
+pub fn metrics(shared: State<'_, Shared>, container: String) -> CmdResult<Vec<MetricRow>> {
+    let since = clock::utc_ago(Duration::from_secs(3600));
+    shared
+        .store
+        .lock()
+        .map_err(store_err)?
+        .metrics_since(&container, &since)
+        .map_err(store_err)
+}
+
+#[tauri::command]
+pub fn settings(shared: State<'_, Shared>) -> SettingsView {
+    shared.settings_view()
+}
+
+#[tauri::command]
+pub fn set_paused(shared: State<'_, Shared>, paused: bool) -> CmdResult<()> {
+    let c = if paused {
+        Control::Pause
+    } else {
+        Control::Resume
+    };
+    shared
+        .control
+        .try_send(c)
+        .map_err(|e| format!("the monitor is not running: {e}"))
+}
+
+#[tauri::command]
+pub fn investigate(incident: i64) -> CmdResult<()> {
+    super::actions::investigate(incident).map_err(|e| e.to_string())
+}
+
+#[tauri::command]
+pub fn autostart<R: Runtime>(app: tauri::AppHandle<R>) -> CmdResult<bool> {
+    super::actions::autostart(&app)
+}
+
+#[tauri::command]
+pub fn set_autostart<R: Runtime>(app: tauri::AppHandle<R>, enabled: bool) -> CmdResult<()> {
+    super::actions::set_autostart(&app, enabled)
+}
+
+/// The commands, for the app and for the tests' mock runtime.
+pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        status,
+        incidents,
+        metrics,
+        settings,
+        set_paused,
+        investigate,
+        autostart,
+        set_autostart
+    ]
+}
+
+/// The path of the config file named on the command line or by `SICKBAY_CONFIG`.
+pub fn config_origin(explicit: Option<&PathBuf>) -> Origin {
+    match explicit {
+        None => Origin::Default,
+        Some(p) if std::env::var_os("SICKBAY_CONFIG").is_some_and(|e| p.as_os_str() == e) => {
+            Origin::Environment
+        }
+        Some(_) => Origin::CommandLine,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ActionRecord, HealAction, IncidentKind, IncidentStatus};
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::WebviewWindowBuilder;
+
+    struct Fixture {
+        _control: mpsc::Receiver<Control>,
+        _status: watch::Sender<StatusView>,
+        app: tauri::App<tauri::test::MockRuntime>,
+    }
+
+    fn fixture(store: Store, source: ConfigSource, settings: Settings) -> Fixture {
+        let (control_tx, control_rx) = mpsc::channel(4);
+        let (status_tx, status_rx) = watch::channel(StatusView::new("unix:///d".into(), vec![]));
+        let shared = Shared {
+            store: Mutex::new(store),
+            status: status_rx,
+            settings,
+            source,
+            config_origin: Origin::CommandLine,
+            control: control_tx,
+        };
+        let app = mock_builder()
+            .manage(shared)
+            .invoke_handler(handler())
+            .build(mock_context(noop_assets()))
+            .expect("mock app");
+        Fixture {
+            _control: control_rx,
+            _status: status_tx,
+            app,
+        }
+    }
+
+    fn call(
+        app: &tauri::App<tauri::test::MockRuntime>,
+        cmd: &str,
+        args: serde_json::Value,
+    ) -> serde_json::Value {
+        let webview = match tauri::Manager::get_webview_window(app, "dashboard") {
+            Some(w) => w,
+            None => WebviewWindowBuilder::new(app, "dashboard", Default::default())
+                .build()
+                .expect("mock window"),
+        };
+        get_ipc_response(
+            &webview,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().expect("url"),
+                body: InvokeBody::Json(args),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .expect("command succeeds")
+        .deserialize::<serde_json::Value>()
+        .expect("json")
+    }
+
+    #[test]
+    fn incidents_come_with_their_timeline_and_metrics_with_the_last_hour() {
+        let mut store = Store::in_memory().expect("store");
+        let now = clock::utc_now();
+        let id = store
+            .open_incident(
+                &now,
+                "web",
+                "abc",
+                IncidentKind::Unhealthy,
+                IncidentStatus::Open,
+                "status:503",
+            )
+            .expect("incident");
+        store
+            .insert_event(
+                &now,
+                "container_unhealthy",
+                Some("web"),
+                Some(id),
+                "container:web",
+            )
+            .expect("event");
+        store
+            .add_action(
+                id,
+                &ActionRecord {
+                    action: HealAction::Restart,
+                    at: now.clone(),
+                    outcome: "ok".into(),
+                },
+                true,
+            )
+            .expect("action");
+        store
+            .insert_event(
+                &now,
+                "restarting_container",
+                Some("web"),
+                Some(id),
+                "container:web attempt:1",
+            )
+            .expect("event");
+        let row = MetricRow {
+            timestamp: now.clone(),
+            container_name: "web".into(),
+            container_id: "abc".into(),
+            state: "running".into(),
+            health: "healthy".into(),
+            restart_count: 1,
+            cpu_percent: Some(2.5),
+            mem_mb: Some(12.0),
+            mem_limit_mb: None,
+            response_time_ms: Some(4.0),
+            http_status: Some(200),
+        };
+        let old = MetricRow {
+            timestamp: clock::utc_ago(Duration::from_secs(7200)),
+            ..row.clone()
+        };
+        store.insert_metrics(&[old, row]).expect("metrics");
+        let f = fixture(
+            store,
+            ConfigSource::Defaults {
+                looked_at: "/nowhere/sickbay.toml".into(),
+            },
+            Settings::default(),
+        );
+
+        let list = call(&f.app, "incidents", serde_json::json!({}));
+        let first = &list[0];
+        assert_eq!(first["id"], id);
+        assert_eq!(first["container"], "web");
+        assert_eq!(first["kind"], "unhealthy");
+        assert_eq!(first["actions"][0]["action"], "restart");
+        let names: Vec<&str> = first["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["event"].as_str().expect("name"))
+            .collect();
+        assert_eq!(names, ["container_unhealthy", "restarting_container"]);
+
+        let samples = call(&f.app, "metrics", serde_json::json!({ "container": "web" }));
+        let samples = samples.as_array().expect("samples");
+        assert_eq!(samples.len(), 1, "only the last hour: {samples:?}");
+        assert_eq!(samples[0]["cpu_percent"], 2.5);
+
+        let status = call(&f.app, "status", serde_json::json!({}));
+        assert_eq!(status["verdict"], "green");
+        assert_eq!(status["paused"], false);
+    }
+
+    #[test]
+    fn settings_say_where_each_value_came_from() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("sickbay.toml");
+        let text = "[monitoring]\ninterval_seconds = 7\n";
+        std::fs::write(&path, text).expect("write");
+        let settings = Settings::parse(text, &path).expect("parse");
+        let f = fixture(
+            Store::in_memory().expect("store"),
+            ConfigSource::File(path.clone()),
+            settings,
+        );
+        let v = call(&f.app, "settings", serde_json::json!({}));
+        assert_eq!(v["config_file"], path.display().to_string());
+        assert_eq!(v["config_file_exists"], true);
+        assert_eq!(v["config_origin"], "command_line");
+        let rows = v["rows"].as_array().expect("rows");
+        let row = |key: &str| {
+            rows.iter()
+                .find(|r| r["key"] == key)
+                .unwrap_or_else(|| panic!("{key} missing from {rows:?}"))
+                .clone()
+        };
+        assert_eq!(row("monitoring.interval_seconds")["value"], "7");
+        assert_eq!(row("monitoring.interval_seconds")["origin"], "file");
+        assert_eq!(row("monitoring.concurrency")["origin"], "default");
+        assert_eq!(row("heal.max_attempts")["origin"], "default");
+    }
+
+    #[test]
+    fn pausing_from_the_dashboard_reaches_the_engine() {
+        let mut f = fixture(
+            Store::in_memory().expect("store"),
+            ConfigSource::Defaults {
+                looked_at: "/x".into(),
+            },
+            Settings::default(),
+        );
+        call(&f.app, "set_paused", serde_json::json!({ "paused": true }));
+        call(&f.app, "set_paused", serde_json::json!({ "paused": false }));
+        assert_eq!(f._control.try_recv().ok(), Some(Control::Pause));
+        assert_eq!(f._control.try_recv().ok(), Some(Control::Resume));
+    }
+}

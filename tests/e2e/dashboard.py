@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""The dashboard end to end: the real app under tauri-driver against the real Docker engine.
+
+A user opens the dashboard and sees the stack's containers; when one turns unhealthy its
+incident appears in the page within seconds. A screenshot of the dashboard is saved.
+Speaks the W3C WebDriver protocol directly (a few HTTP calls; no client library).
+"""
+import base64
+import http.client
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+APP = os.path.abspath(os.environ["SICKBAY_APP"])
+ARTIFACTS = os.path.abspath(os.environ.get("SICKBAY_ARTIFACTS", "artifacts/e2e"))
+IMAGE = os.environ.get("SICKBAY_TEST_IMAGE", "sickbay-test:latest")
+RUN = secrets.token_hex(4)
+LABEL = f"sbt.e2e={RUN}"
+
+
+def log(msg):
+    print(f"e2e: {msg}", file=sys.stderr, flush=True)
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebDriver:
+    def __init__(self, port):
+        self.base = f"http://127.0.0.1:{port}"
+        self.session = None
+
+    def request(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        for attempt in range(3):
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return json.load(r)["value"]
+            except urllib.error.HTTPError as e:
+                raise RuntimeError(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}") from None
+            except http.client.RemoteDisconnected:
+                # tauri-driver answers this when its pooled connection to WebKitWebDriver was
+                # closed under it ("client error (SendRequest)"): the request never arrived.
+                if attempt == 2:
+                    raise
+                log(f"{method} {path}: connection dropped by tauri-driver, retrying")
+                time.sleep(0.5)
+
+    def start(self, args):
+        # No browserName: WebKitGTK's driver rejects tauri-driver's default.
+        caps = {"capabilities": {"alwaysMatch": {"tauri:options": {"application": APP, "args": args}}}}
+        self.session = self.request("POST", "/session", caps)["sessionId"]
+
+    def s(self, path):
+        return f"/session/{self.session}{path}"
+
+    def script(self, source, *args):
+        return self.request("POST", self.s("/execute/sync"), {"script": source, "args": list(args)})
+
+    def screenshot(self, path):
+        png = base64.b64decode(self.request("GET", self.s("/screenshot")))
+        with open(path, "wb") as f:
+            f.write(png)
+
+    def quit(self):
+        if self.session:
+            try:
+                self.request("DELETE", self.s(""))
+            except Exception as e:  # the app may already be gone
+                log(f"closing the session: {e}")
+
+
+def wait_for(what, check, timeout):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def main():
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    home = tempfile.mkdtemp(prefix="sbt-e2e-")
+    config = os.path.join(home, "sickbay.toml")
+    with open(config, "w") as f:
+        f.write(f'[monitoring]\ninterval_seconds = 2\nlabel_selector = ["{LABEL}"]\n')
+    env = dict(os.environ, SICKBAY_CONFIG=config, SICKBAY_DATA_DIR=os.path.join(home, "data"),
+               HOME=home, XDG_CONFIG_HOME=os.path.join(home, "config"),
+               XDG_DATA_HOME=os.path.join(home, "share"), XDG_CACHE_HOME=os.path.join(home, "cache"))
+    ok, sick = f"sbt-e2e-{RUN}-ok", f"sbt-e2e-{RUN}-sick"
+    made = []
+    app_log = open(os.path.join(ARTIFACTS, "app.log"), "w")
+    driver_proc = None
+    wd = None
+    try:
+        for name, check in [(ok, "true"), (sick, "test ! -f /tmp/sick")]:
+            docker("run", "-d", "--name", name, "--label", LABEL, "--label", "sbt.test=1",
+                   "--health-cmd", check, "--health-interval", "1s", "--health-retries", "1",
+                   IMAGE, "sleep", "100000")
+            made.append(name)
+        wait_for("healthy test containers",
+                 lambda: all(docker("inspect", "-f", "{{.State.Health.Status}}", n) == "healthy" for n in made), 30)
+
+        port, native = free_port(), free_port()
+        driver_proc = subprocess.Popen(
+            ["tauri-driver", "--port", str(port), "--native-port", str(native),
+             "--native-driver", "/usr/bin/WebKitWebDriver"],
+            env=env, stdout=app_log, stderr=subprocess.STDOUT)
+        wd = WebDriver(port)
+        # tauri-driver answers before the WebKitWebDriver it starts listens: wait for both.
+        wait_for("tauri-driver and WebKitWebDriver", lambda: _up(wd) and _listening(native), 30)
+        wd.start(["--open-dashboard"])
+        log("session started")
+
+        rows = "return [...document.querySelectorAll('#container-rows tr[data-container]')].map(r => r.dataset.container)"
+        listed = wait_for("the test containers in the dashboard",
+                          lambda: (lambda names: names if set(made) <= set(names) else None)(wd.script(rows)), 30)
+        log(f"dashboard lists {listed}")
+        assert "healthy" in wd.script(
+            "return document.querySelector(arguments[0]).querySelector('.health').textContent",
+            f'tr[data-container="{ok}"]'), "the healthy container shows as healthy"
+
+        # Make one unhealthy: its incident appears in the page within seconds.
+        docker("exec", sick, "touch", "/tmp/sick")
+        started = time.monotonic()
+        incident = f'article.incident[data-container="{sick}"]'
+        text = wait_for("the incident in the page", lambda: wd.script(
+            "const a = document.querySelector(arguments[0]); return a && a.textContent", incident), 30)
+        log(f"incident shown after {time.monotonic() - started:.1f}s: {text[:120]!r}")
+        assert "unhealthy" in text and "container_unhealthy" in text, text
+        assert wd.script("return !!document.querySelector(arguments[0] + ' button.investigate')", incident)
+
+        # Pausing from the dashboard greys the verdict; resuming brings it back.
+        summary = "return document.getElementById('summary').textContent"
+        wd.script("document.getElementById('paused').click()")
+        wait_for("monitoring paused", lambda: wd.script(summary) == "Monitoring paused", 15)
+        assert wd.script("return document.getElementById('verdict').className") == "dot grey"
+        wd.script("document.getElementById('paused').click()")
+        wait_for("monitoring resumed", lambda: wd.script(summary) != "Monitoring paused", 15)
+        log("pause and resume: ok")
+
+        # Settings: the config file's path, and where each value came from.
+        wd.script("document.querySelector('nav button[data-tab=settings]').click()")
+        assert wd.script("return document.getElementById('config-file').textContent") == config
+        origin = "return document.querySelector(`tr[data-key='${arguments[0]}'] td.origin`).textContent"
+        assert wd.script(origin, "monitoring.interval_seconds") == "file"
+        assert wd.script(origin, "heal.max_attempts") == "default"
+        wd.screenshot(os.path.join(ARTIFACTS, "dashboard-settings.png"))
+        log("settings: ok")
+
+        wd.script("document.querySelector('nav button[data-tab=incidents]').click()")
+        time.sleep(0.5)
+        wd.screenshot(os.path.join(ARTIFACTS, "dashboard-incidents.png"))
+        wd.script("document.querySelector('nav button[data-tab=containers]').click()")
+        time.sleep(0.5)
+        wd.screenshot(os.path.join(ARTIFACTS, "dashboard.png"))
+        log(f"screenshots in {ARTIFACTS}")
+        print("e2e: dashboard lists containers and shows a new incident: ok")
+    except BaseException:
+        log(f"failed; the app's output is in {app_log.name}")
+        raise
+    finally:
+        if wd:
+            wd.quit()
+        if driver_proc:
+            driver_proc.terminate()
+            driver_proc.wait(timeout=10)
+        for name in made:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def _listening(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _up(wd):
+    try:
+        return wd.request("GET", "/status") is not None
+    except Exception:
+        return False
+
+
+if __name__ == "__main__":
+    main()
