@@ -53,6 +53,9 @@ pub enum Command {
     },
     /// Checks what Sickbay needs and says what to do about what is missing.
     Doctor,
+    /// Claude Code's PreToolUse hook: reads the tool call as JSON on stdin; exit 2 blocks it.
+    #[command(hide = true)]
+    Guard,
 }
 
 /// An error with the exit code it maps to.
@@ -133,6 +136,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Doctor => doctor(cli),
+        Command::Guard => guard(),
     }
 }
 
@@ -473,6 +477,35 @@ pub fn compose_command() -> Option<String> {
         return Some(format!("docker compose {v}"));
     }
     works("docker-compose", &["version", "--short"]).map(|v| format!("docker-compose {v}"))
+}
+
+/// The PreToolUse hook: exit 0 lets the tool call through, exit 2 blocks it with the reason on
+/// stderr (also when stdin cannot be read); "ask" goes back as the hook's JSON answer.
+fn guard() -> Result<(), Failure> {
+    use std::io::Read;
+    let mut input = String::new();
+    let decision = match std::io::stdin().take(4 << 20).read_to_string(&mut input) {
+        Ok(_) => crate::guard::check_hook_input(&input),
+        Err(e) => crate::guard::Decision::Block(format!("sickbay guard cannot read stdin: {e}")),
+    };
+    match decision {
+        crate::guard::Decision::Allow => Ok(()),
+        crate::guard::Decision::Ask(reason) => {
+            let answer = serde_json::json!({
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "ask",
+                    "permissionDecisionReason": reason,
+                }
+            });
+            println!("{answer}");
+            Ok(())
+        }
+        crate::guard::Decision::Block(reason) => {
+            eprintln!("{reason}");
+            std::process::exit(2);
+        }
+    }
 }
 
 /// Prints a failure once, with its chain, and returns the exit code.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod diagnose;
 pub mod docker;
 pub mod engine;
+pub mod guard;
 pub mod heal;
 pub mod keychain;
 pub mod llm;
