@@ -68,14 +68,14 @@ fn pending(s: &Scenario) -> i64 {
         .expect("status --json has mirror_pending when a mirror is configured")
 }
 
-/// A container that crashes once, watched but never healed: an incident that stays open with
-/// `auto_healed` false.
-fn crasher(s: &mut Scenario, suffix: &str) {
+/// A container that crashes once it is told to, watched but never healed: an incident that
+/// stays open with `auto_healed` false.
+fn crasher(s: &mut Scenario, suffix: &str) -> String {
     s.container(
         suffix,
         &["--label", "sickbay.heal=none"],
-        "sleep 2; echo going down; exit 3",
-    );
+        "while [ ! -f /tmp/go ]; do sleep 0.1; done; echo going down; exit 3",
+    )
 }
 
 #[test]
@@ -84,11 +84,12 @@ fn the_mirror_fills_live_and_ends_exact_after_an_outage() {
     pg.create_db("history");
     let mut s = Scenario::new("pg-outage");
     s.container("steady", &[], "exec sleep 100000");
-    crasher(&mut s, "crash-1");
+    let first = crasher(&mut s, "crash-1");
     s.start_watch(&format!(
         "[storage]\npostgres_url = \"{}\"",
         pg.url("history")
     ));
+    s.go_when_watched(&first);
     wait_until(60, "incidents, events and metrics in Postgres", || {
         TABLES.iter().all(|t| pg.count("history", t) > 0)
     });
@@ -97,7 +98,8 @@ fn the_mirror_fills_live_and_ends_exact_after_an_outage() {
     pg.halt();
     let before = s.sqlite_i64("SELECT COUNT(*) FROM monitor_health_metrics");
     let incidents_before = s.sqlite_i64("SELECT COUNT(*) FROM monitor_incidents");
-    crasher(&mut s, "crash-2");
+    let second = crasher(&mut s, "crash-2");
+    s.go_when_watched(&second);
     wait_until(60, "new incidents and metrics recorded locally", || {
         s.sqlite_i64("SELECT COUNT(*) FROM monitor_health_metrics") > before + 4
             && s.sqlite_i64("SELECT COUNT(*) FROM monitor_incidents") > incidents_before

@@ -4,6 +4,7 @@ mod cli_config;
 mod common;
 mod diagnosis;
 mod engine_scenarios;
+mod escalation;
 mod guard;
 mod llm_server;
 mod pg;

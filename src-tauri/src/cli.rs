@@ -53,6 +53,12 @@ pub enum Command {
     },
     /// Checks what Sickbay needs and says what to do about what is missing.
     Doctor,
+    /// Opens a terminal running Claude Code on an incident, with its timeline, logs and
+    /// diagnosis, under Sickbay's guardrails.
+    Investigate {
+        /// The incident's id (`sickbay incidents` lists them).
+        incident_id: i64,
+    },
     /// Claude Code's PreToolUse hook: reads the tool call as JSON on stdin; exit 2 blocks it.
     #[command(hide = true)]
     Guard,
@@ -137,6 +143,29 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
         }
         Command::Doctor => doctor(cli),
         Command::Guard => guard(),
+        Command::Investigate { incident_id } => {
+            let (settings, _) = load_settings(cli)?;
+            let _guard = crate::telemetry::init(None, "warn");
+            let inv = runtime()?.block_on(crate::escalate::investigate(&settings, *incident_id))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "incident {}: {}",
+                inv.incident_id,
+                inv.incident_md.display()
+            )?;
+            writeln!(out, "settings (guardrails): {}", inv.settings.display())?;
+            writeln!(out, "prompt: {}", inv.prompt.display())?;
+            writeln!(out, "working directory: {}", inv.workdir.display())?;
+            writeln!(out, "handed over: {}", inv.how)?;
+            match inv.problem {
+                None => Ok(()),
+                Some(p) => Err(Failure {
+                    code: 1,
+                    error: anyhow::anyhow!(p),
+                }),
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub struct Settings {
     pub retention: Retention,
     pub storage: Storage,
     pub diagnosis: Diagnosis,
+    pub escalation: Escalation,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +184,29 @@ impl Default for Diagnosis {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Escalation {
+    /// The agent started in the terminal: a name looked up on PATH (and the usual install
+    /// folders, since a tray app lacks the shell's PATH) or an absolute path.
+    pub agent_command: String,
+    /// `auto`, or a terminal's name (`xterm`, `gnome-terminal`, `konsole`, `kitty`, ...).
+    pub terminal: String,
+    /// Where the agent starts. Empty: the compose project's folder of the container, else the
+    /// incident folder.
+    pub workdir: String,
+}
+
+impl Default for Escalation {
+    fn default() -> Self {
+        Self {
+            agent_command: "claude".into(),
+            terminal: "auto".into(),
+            workdir: String::new(),
+        }
+    }
+}
+
 /// A configuration problem, with where it is.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {
@@ -339,6 +363,20 @@ impl Settings {
         if !self.storage.postgres_url.trim().is_empty() {
             crate::mirror::parse_url(&self.storage.postgres_url)
                 .map_err(|e| ("storage", "postgres_url", e.to_string()))?;
+        }
+        if self.escalation.agent_command.trim().is_empty() {
+            return Err((
+                "escalation",
+                "agent_command",
+                "must name the agent to start (default \"claude\")".into(),
+            ));
+        }
+        if self.escalation.terminal.trim().is_empty() {
+            return Err((
+                "escalation",
+                "terminal",
+                "must be \"auto\" or a terminal's name".into(),
+            ));
         }
         self.diagnosis.validate()
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bollard::query_parameters::{
     EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    RestartContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
+    LogsOptionsBuilder, RestartContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
 };
 use bollard::Docker as Bollard;
 use futures_util::{Stream, StreamExt};
@@ -71,6 +71,8 @@ pub struct ContainerInfo {
     pub restart_max_retries: i64,
     /// The last health check's output, when it failed.
     pub health_output: Option<String>,
+    /// `KEY=value`: only to know which values are secrets (never shown or sent).
+    pub env: Vec<String>,
 }
 
 impl ContainerInfo {
@@ -332,7 +334,28 @@ impl Docker {
                 .unwrap_or_else(|| "no".into()),
             restart_max_retries: policy.maximum_retry_count.unwrap_or(0),
             health_output,
+            env: config.env.unwrap_or_default(),
         })
+    }
+
+    /// The last `lines` lines the container wrote (stdout and stderr), oldest first.
+    pub async fn logs_tail(
+        &self,
+        id: &ContainerId,
+        lines: usize,
+    ) -> Result<Vec<String>, DockerError> {
+        let opts = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.client.logs(&id.0, Some(opts));
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(&chunk.map_err(|e| self.err(e))?.to_string());
+        }
+        Ok(text.lines().map(str::to_string).collect())
     }
 
     /// One stats sample, without waiting for a second one.
@@ -550,6 +573,7 @@ mod tests {
             restart_policy: "no".into(),
             restart_max_retries: 0,
             health_output: None,
+            env: Vec::new(),
         };
         assert!(!c.restart_policy_handles(1));
         c.restart_policy = "on-failure".into();

@@ -7,6 +7,7 @@ pub mod config;
 pub mod diagnose;
 pub mod docker;
 pub mod engine;
+pub mod escalate;
 pub mod guard;
 pub mod heal;
 pub mod keychain;
@@ -20,6 +21,7 @@ pub mod probe;
 pub mod redact;
 pub mod store;
 pub mod telemetry;
+pub mod terminal;
 
 #[cfg(feature = "gui")]
 pub mod gui;

@@ -24,7 +24,10 @@ use tokio_postgres::Client;
 use crate::store::{MirroredTable, Store, StoreError, MIRRORED};
 
 /// The Postgres schema, applied in order at connect and recorded in `sickbay_schema`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_history.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_history.sql"),
+    include_str!("../../migrations/postgres/0002_escalation.sql"),
+];
 
 /// Outbox entries sent per round trip.
 const BATCH: usize = 5000;

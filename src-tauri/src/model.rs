@@ -251,6 +251,10 @@ pub struct Incident {
     pub attempts: u32,
     /// The heal actions taken, in order, with their outcome.
     pub actions: Vec<ActionRecord>,
+    /// Handed to a person and an agent (`sickbay investigate`), when and how.
+    pub escalated: bool,
+    pub escalated_at: Option<String>,
+    pub escalation: Option<String>,
 }
 
 /// One heal action taken for an incident.

@@ -12,6 +12,7 @@ use crate::model::{ActionRecord, Incident, IncidentKind, IncidentStatus};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_history.sql"),
     include_str!("../../migrations/sqlite/0002_mirror.sql"),
+    include_str!("../../migrations/sqlite/0003_escalation.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +224,17 @@ impl Store {
     }
 
     /// Records the outcome of the last action of the incident.
+    /// Records that the incident was escalated, when and how (the first time wins `at`).
+    pub fn mark_escalated(&self, id: i64, at: &str, how: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE monitor_incidents SET escalated = TRUE,
+                    escalated_at = COALESCE(escalated_at, ?2), escalation = ?3, updated_at = ?2
+              WHERE id = ?1",
+            params![id, at, how],
+        )?;
+        Ok(())
+    }
+
     pub fn set_last_action_outcome(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
         let actions: String = self.conn.query_row(
             "SELECT actions FROM monitor_incidents WHERE id = ?1",
@@ -260,7 +272,7 @@ impl Store {
     pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
         let sql = format!(
             "SELECT id, container_name, kind, status, details, timestamp, closed_at, auto_healed,
-                    attempts, actions
+                    attempts, actions, escalated, escalated_at, escalation
                FROM monitor_incidents {}
               ORDER BY timestamp DESC, id DESC LIMIT ?1",
             if open_only {
@@ -285,6 +297,9 @@ impl Store {
                 auto_healed: r.get(7)?,
                 attempts: r.get(8)?,
                 actions: serde_json::from_str(&actions).unwrap_or_default(),
+                escalated: r.get(10)?,
+                escalated_at: r.get(11)?,
+                escalation: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -518,6 +533,12 @@ pub const MIRRORED: &[MirroredTable] = &[
             ("attempts", "attempts"),
             ("actions", "json(actions)"),
             ("updated_at", "updated_at"),
+            (
+                "escalated",
+                "json(CASE WHEN escalated THEN 'true' ELSE 'false' END)",
+            ),
+            ("escalated_at", "escalated_at"),
+            ("escalation", "escalation"),
         ],
     },
     MirroredTable {

@@ -270,6 +270,9 @@ mod tests {
             auto_healed: closed,
             attempts: 1,
             actions: vec![],
+            escalated: false,
+            escalated_at: None,
+            escalation: None,
         }
     }
 

@@ -1,0 +1,246 @@
+//! `sickbay investigate` against the real Docker engine: the incident folder holds the
+//! timeline, the container's real log lines with its secrets removed and the guardrails; a real
+//! terminal (xterm under Xvfb) starts the agent (a stand-in `claude` that records how it was
+//! launched) in the stack's folder; the incident says it was escalated.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::common::*;
+
+const DB_PASSWORD: &str = "hunter2-Very-Secret-42";
+const API_TOKEN: &str = "tok_9f8e7d6c5b4a3210";
+
+/// A private X display for the terminal, stopped on drop.
+struct Display {
+    child: Child,
+    name: String,
+}
+
+impl Display {
+    fn start() -> Self {
+        let n = 100 + std::process::id() % 400;
+        let name = format!(":{n}");
+        let child = Command::new("Xvfb")
+            .args([&name, "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb (scripts/setup.sh --test installs it)");
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+        wait_until(20, "the X display", || socket.exists());
+        Self { child, name }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stand-in `claude` that records its working directory and arguments.
+fn stand_in_agent(dir: &Path) -> (PathBuf, PathBuf) {
+    let record = dir.join("agent-record.txt");
+    let agent = dir.join("claude");
+    std::fs::write(
+        &agent,
+        format!(
+            "#!/bin/sh\n{{ echo \"cwd:$PWD\"; for a in \"$@\"; do echo \"arg:$a\"; done; }} > '{}.tmp'\nmv '{0}.tmp' '{0}'\n",
+            record.display()
+        ),
+    )
+    .expect("write the stand-in agent");
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (agent, record)
+}
+
+/// A container that leaks its secrets into its log and dies: an incident Sickbay records
+/// without acting (`sickbay.heal=none`).
+fn leaky_incident(s: &mut Scenario, extra: &str) -> (String, i64) {
+    s.start_watch(extra);
+    let name = s.container(
+        "db",
+        &[
+            "--label",
+            "sickbay.heal=none",
+            "-e",
+            &format!("DB_PASSWORD={DB_PASSWORD}"),
+            "-e",
+            &format!("API_TOKEN={API_TOKEN}"),
+        ],
+        &format!(
+            "echo \"connecting as app with password {DB_PASSWORD}\"; \
+             echo \"using token {API_TOKEN}\"; \
+             echo 'FATAL: remaining connection slots are reserved for non-replication superuser connections'; \
+             while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 3"
+        ),
+    );
+    // Dies once Sickbay watches it.
+    s.go_when_watched(&name);
+    let mut id = 0;
+    wait_until(30, "the crash recorded as an incident", || {
+        id = s
+            .incidents_of(&name)
+            .first()
+            .and_then(|i| i["id"].as_i64())
+            .unwrap_or(0);
+        id > 0
+    });
+    (name, id)
+}
+
+#[test]
+fn investigate_opens_a_terminal_with_the_agent_and_the_whole_incident() {
+    let mut s = Scenario::new("esc");
+    let (agent, record) = stand_in_agent(s.dir.path());
+    let work = s.dir.path().join("stack");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let extra = format!(
+        "[diagnosis]\nprovider = \"off\"\n[escalation]\nagent_command = \"{}\"\nterminal = \"xterm\"\nworkdir = \"{}\"\n",
+        agent.display(),
+        work.display()
+    );
+    let (name, id) = leaky_incident(&mut s, &extra);
+    let display = Display::start();
+
+    let out = s
+        .cmd()
+        .env("DISPLAY", &display.name)
+        .args(["investigate", &id.to_string()])
+        .output()
+        .expect("run investigate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "investigate failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("handed over: terminal:xterm"), "{stdout}");
+
+    // The terminal really ran the agent, in the stack's folder, with the guardrails.
+    wait_until(30, "the agent started by xterm", || record.exists());
+    let rec = std::fs::read_to_string(&record).expect("the agent's record");
+    assert!(rec.contains(&format!("cwd:{}", work.display())), "{rec}");
+    let folder = s.data().join("incidents").join(id.to_string());
+    let settings = folder.join("settings.json");
+    assert!(
+        rec.contains(&format!("arg:--settings\narg:{}", settings.display())),
+        "{rec}"
+    );
+    assert!(
+        rec.contains("arg:--\narg:Sickbay incident"),
+        "the prompt follows --: {rec}"
+    );
+
+    // The folder is the user's alone and holds the incident, without the secrets.
+    let mode = std::fs::metadata(&folder)
+        .expect("folder")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700);
+    let md = std::fs::read_to_string(folder.join("incident.md")).expect("incident.md");
+    assert!(
+        md.contains("remaining connection slots are reserved"),
+        "{md}"
+    );
+    assert!(
+        md.contains("connecting as app with password"),
+        "the real log lines are there"
+    );
+    assert!(md.contains("container_died"), "the timeline is there");
+    assert!(md.contains("UNTRUSTED"), "the log is marked untrusted");
+    for secret in [DB_PASSWORD, API_TOKEN] {
+        assert!(!md.contains(secret), "incident.md leaks {secret}");
+        let prompt = std::fs::read_to_string(s.data().join("logs/claude_monitoring_prompt.txt"))
+            .expect("the prompt file");
+        assert!(!prompt.contains(secret));
+    }
+    let rules: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).expect("settings")).expect("JSON");
+    let deny = rules["permissions"]["deny"].to_string();
+    assert!(
+        deny.contains("docker volume rm") && deny.contains("git push"),
+        "{deny}"
+    );
+    let hook = rules["hooks"]["PreToolUse"][0]["hooks"][0]["command"].to_string();
+    assert!(hook.contains("guard"), "{hook}");
+
+    // Recorded: in the incident, the events and the log files.
+    let incident = s
+        .incidents_of(&name)
+        .into_iter()
+        .find(|i| i["id"] == id)
+        .expect("incident");
+    assert_eq!(incident["escalated"], true);
+    assert_eq!(incident["escalation"], "terminal:xterm");
+    assert_eq!(s.count("escalated", &name), 1);
+    let trigger =
+        std::fs::read_to_string(s.data().join("logs/claude_trigger.txt")).expect("trigger");
+    assert!(
+        trigger.contains(&format!("incident:{id} container:{name}")),
+        "{trigger}"
+    );
+    assert!(s.stop_watch());
+}
+
+#[test]
+fn without_a_terminal_the_files_are_written_and_the_message_says_what_to_set() {
+    let mut s = Scenario::new("esc-noterm");
+    let (agent, record) = stand_in_agent(s.dir.path());
+    let extra = format!(
+        "[diagnosis]\nprovider = \"off\"\n[escalation]\nagent_command = \"{}\"\nterminal = \"no-such-terminal\"\n",
+        agent.display()
+    );
+    let (name, id) = leaky_incident(&mut s, &extra);
+    let out = s
+        .cmd()
+        .args(["investigate", &id.to_string()])
+        .output()
+        .expect("run investigate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no-such-terminal") && stderr.contains("[escalation] terminal"),
+        "{stderr}"
+    );
+    assert!(s
+        .data()
+        .join(format!("incidents/{id}/incident.md"))
+        .exists());
+    assert!(s.data().join("logs/claude_monitoring_prompt.txt").exists());
+    assert!(!record.exists(), "no agent without a terminal");
+    let incident = s
+        .incidents_of(&name)
+        .into_iter()
+        .find(|i| i["id"] == id)
+        .expect("incident");
+    assert_eq!(incident["escalation"], "files only");
+
+    // No agent at all: the message says what was looked for and how to set it.
+    let out = s
+        .cmd()
+        .env(
+            "SICKBAY_CONFIG",
+            s.config("[escalation]\nagent_command = \"no-such-agent\"\n"),
+        )
+        .args(["investigate", &id.to_string()])
+        .output()
+        .expect("run investigate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("no-such-agent") && stderr.contains("agent_command"),
+        "{stderr}"
+    );
+    let out = s
+        .cmd()
+        .args(["investigate", "999999"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no incident 999999"));
+    assert!(s.stop_watch());
+}
