@@ -22,6 +22,16 @@ pub const HEALTH_NOT_SICK: &[&str] = &[
     "1",
 ];
 
+/// Health check flags: unhealthy one second after start, whatever happens.
+pub const HEALTH_ALWAYS_FAILING: &[&str] = &[
+    "--health-cmd",
+    "false",
+    "--health-interval",
+    "1s",
+    "--health-retries",
+    "1",
+];
+
 /// Builds the test image once per test run.
 pub fn image() {
     static ONCE: Once = Once::new();

@@ -121,18 +121,7 @@ fn a_full_cache_is_healed_by_clearing_it_without_a_restart() {
 #[test]
 fn a_container_that_stays_unhealthy_gets_healing_failed_and_no_more_restarts_than_allowed() {
     let mut s = Scenario::new("hopeless");
-    let name = s.container(
-        "web",
-        &[
-            "--health-cmd",
-            "false",
-            "--health-interval",
-            "1s",
-            "--health-retries",
-            "1",
-        ],
-        "exec sleep 100000",
-    );
+    let name = s.container("web", HEALTH_ALWAYS_FAILING, "exec sleep 100000");
     s.start_watch("");
     wait_until(120, "healing_failed", || {
         s.count("healing_failed", &name) == 1
@@ -253,20 +242,9 @@ fn an_http_probe_answering_503_opens_an_incident_and_records_response_times() {
 #[test]
 fn containers_labelled_out_are_neither_listed_nor_healed() {
     let mut s = Scenario::new("optout");
-    let name = s.container(
-        "legacy",
-        &[
-            "--label",
-            "sickbay.enable=false",
-            "--health-cmd",
-            "false",
-            "--health-interval",
-            "1s",
-            "--health-retries",
-            "1",
-        ],
-        "exec sleep 100000",
-    );
+    let mut args = vec!["--label", "sickbay.enable=false"];
+    args.extend_from_slice(HEALTH_ALWAYS_FAILING);
+    let name = s.container("legacy", &args, "exec sleep 100000");
     s.start_watch("");
     wait_until(30, "unhealthy in Docker", || {
         inspect(&name, "{{.State.Health.Status}}") == "unhealthy"

@@ -244,3 +244,62 @@ fn without_a_terminal_the_files_are_written_and_the_message_says_what_to_set() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no incident 999999"));
     assert!(s.stop_watch());
 }
+
+#[test]
+fn a_container_that_stays_unhealthy_is_escalated_exactly_once() {
+    let mut s = Scenario::new("esc-auto");
+    let name = s.container(
+        "web",
+        HEALTH_ALWAYS_FAILING,
+        "echo 'listen tcp 0.0.0.0:8080: bind: address already in use'; exec sleep 100000",
+    );
+    s.start_watch("[diagnosis]\nprovider = \"off\"\n");
+    wait_until(120, "healing_failed", || {
+        s.count("healing_failed", &name) == 1
+    });
+    wait_until(30, "the escalation", || s.count("escalated", &name) >= 1);
+    // However long it stays unhealthy: one escalation for the incident.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(s.count("escalated", &name), 1);
+    let incidents = s.incidents_of(&name);
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0]["escalated"], true);
+    assert_eq!(
+        incidents[0]["escalation"], "recorded",
+        "auto_launch is off by default"
+    );
+    let id = incidents[0]["id"].as_i64().expect("id");
+
+    let logs = s.data().join("logs");
+    let read = |f: &str| std::fs::read_to_string(logs.join(f)).unwrap_or_default();
+    let watcher = read("alert_watcher.log");
+    assert_eq!(
+        watcher
+            .matches(&format!("escalating incident:{id} "))
+            .count(),
+        1,
+        "{watcher}"
+    );
+    let critical = read("critical_alerts.log");
+    assert!(
+        critical.contains(&format!("CRITICAL incident:{id} container:{name}")),
+        "{critical}"
+    );
+    assert!(
+        critical.contains("restarting_container"),
+        "the timeline: {critical}"
+    );
+    assert!(
+        critical.contains("pattern: restart loop"),
+        "the analysis: {critical}"
+    );
+    assert_eq!(read("claude_trigger.txt").matches(&name).count(), 1);
+    let md = std::fs::read_to_string(s.data().join(format!("incidents/{id}/incident.md")))
+        .expect("incident.md");
+    assert!(md.contains("address already in use"), "{md}");
+    assert!(
+        md.to_lowercase().contains("port"),
+        "the offline diagnosis: {md}"
+    );
+    assert!(s.stop_watch());
+}

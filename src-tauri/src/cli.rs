@@ -169,7 +169,8 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
     }
 }
 
-/// Runs the engine, with the Postgres mirror beside it when one is configured, until
+/// Runs the engine, with the alert watcher on its events and the Postgres mirror beside it
+/// when one is configured, until
 /// `shutdown`; then the mirror sends what is pending (the engine's last events included).
 /// The one way both `watch` and the tray app run Sickbay.
 pub async fn run_engine(
@@ -178,8 +179,15 @@ pub async fn run_engine(
     shutdown: impl std::future::Future<Output = ()>,
     links: engine::Links,
 ) -> anyhow::Result<()> {
+    let mut links = links;
+    let events = links
+        .events
+        .get_or_insert_with(|| tokio::sync::broadcast::channel(1024).0)
+        .subscribe();
+    let alerts = tokio::spawn(crate::alert::run(settings.clone(), events));
     let mirror = crate::mirror::Running::start(&settings, paths::database_file(), None);
     let result = engine::run(settings, store, paths::logs_dir(), shutdown, links).await;
+    alerts.abort();
     if let Some(m) = mirror {
         m.stop().await;
     }

@@ -20,6 +20,7 @@ pub struct Settings {
     pub storage: Storage,
     pub diagnosis: Diagnosis,
     pub escalation: Escalation,
+    pub alerts: Alerts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +188,10 @@ impl Default for Diagnosis {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Escalation {
+    /// Open the terminal by itself when the alert watcher escalates (the original system's
+    /// autonomous mode). false: the files are written and the user starts it
+    /// (`sickbay investigate`, the tray, the dashboard).
+    pub auto_launch: bool,
     /// The agent started in the terminal: a name looked up on PATH (and the usual install
     /// folders, since a tray app lacks the shell's PATH) or an absolute path.
     pub agent_command: String,
@@ -197,9 +202,28 @@ pub struct Escalation {
     pub workdir: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Alerts {
+    /// Failed heals of one container within `window_minutes` that escalate its incident.
+    /// `healing_failed`, a restart loop and an OOM kill escalate at once.
+    pub failure_threshold: u32,
+    pub window_minutes: u64,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 2,
+            window_minutes: 15,
+        }
+    }
+}
+
 impl Default for Escalation {
     fn default() -> Self {
         Self {
+            auto_launch: false,
             agent_command: "claude".into(),
             terminal: "auto".into(),
             workdir: String::new(),
@@ -364,6 +388,13 @@ impl Settings {
             crate::mirror::parse_url(&self.storage.postgres_url)
                 .map_err(|e| ("storage", "postgres_url", e.to_string()))?;
         }
+        at_least(
+            "alerts",
+            "failure_threshold",
+            self.alerts.failure_threshold.into(),
+            1,
+        )?;
+        at_least("alerts", "window_minutes", self.alerts.window_minutes, 1)?;
         if self.escalation.agent_command.trim().is_empty() {
             return Err((
                 "escalation",

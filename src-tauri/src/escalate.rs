@@ -97,6 +97,16 @@ pub async fn investigate(
     settings: &Settings,
     incident_id: i64,
 ) -> Result<Investigation, EscalateError> {
+    prepare_and_hand_over(settings, incident_id, true).await
+}
+
+/// [`investigate`], or with `launch` false only the files and the record (`how`: `recorded`):
+/// what the alert watcher does unless `[escalation] auto_launch` is on.
+pub async fn prepare_and_hand_over(
+    settings: &Settings,
+    incident_id: i64,
+    launch: bool,
+) -> Result<Investigation, EscalateError> {
     let store = Store::open(&paths::database_file())?;
     let incident = store
         .incident(incident_id)?
@@ -183,6 +193,7 @@ pub async fn investigate(
         "investigate.sh"
     });
     let (how, problem) = match &agent {
+        _ if !launch => ("recorded".to_string(), None),
         None => (
             "files only".to_string(),
             Some(format!(

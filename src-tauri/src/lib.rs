@@ -1,6 +1,7 @@
 //! Sickbay keeps a developer's Docker stack alive: it watches every container, heals simple
 //! failures itself, and records the history. See ARCHITECTURE.md for the map.
 
+pub mod alert;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -224,6 +224,67 @@ impl Store {
     }
 
     /// Records the outcome of the last action of the incident.
+    /// The pattern analysis of a container over the history, in words: restarts in the last
+    /// 10 minutes, slow responses (the original system's query: an average over 1000 ms in the
+    /// last hour), memory growth toward the limit over the last hour.
+    pub fn patterns(&self, container: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let ten_min = crate::clock::utc_ago(std::time::Duration::from_secs(600));
+        let hour = crate::clock::utc_ago(std::time::Duration::from_secs(3600));
+        let restarts: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM monitor_events WHERE container_name = ?1 AND timestamp > ?2
+               AND event IN ('restarting_container', 'container_died', 'container_oom_killed')",
+            params![container, ten_min],
+            |r| r.get(0),
+        )?;
+        if restarts > 0 {
+            out.push(format!(
+                "restart loop: {restarts} restarts or deaths in 10 minutes"
+            ));
+        }
+        let slow: Option<f64> = self
+            .conn
+            .query_row(
+                "SELECT AVG(response_time_ms) FROM monitor_health_metrics
+                  WHERE container_name = ?1 AND timestamp > ?2
+                 HAVING AVG(response_time_ms) > 1000",
+                params![container, hour],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        if let Some(ms) = slow {
+            out.push(format!(
+                "slow responses: {ms:.0} ms on average over the last hour"
+            ));
+        }
+        let mem: Option<(f64, f64, Option<f64>)> = self
+            .conn
+            .query_row(
+                "SELECT (SELECT mem_mb FROM monitor_health_metrics WHERE container_name = ?1
+                           AND timestamp > ?2 AND mem_mb IS NOT NULL ORDER BY timestamp LIMIT 1),
+                        (SELECT mem_mb FROM monitor_health_metrics WHERE container_name = ?1
+                           AND timestamp > ?2 AND mem_mb IS NOT NULL ORDER BY timestamp DESC LIMIT 1),
+                        (SELECT mem_limit_mb FROM monitor_health_metrics WHERE container_name = ?1
+                           AND timestamp > ?2 ORDER BY timestamp DESC LIMIT 1)",
+                params![container, hour],
+                |r| Ok((r.get::<_, Option<f64>>(0)?, r.get::<_, Option<f64>>(1)?, r.get(2)?)),
+            )
+            .map(|(a, b, l)| a.zip(b).map(|(a, b)| (a, b, l)))?;
+        if let Some((first, last, limit)) = mem {
+            if last > first * 1.2 && last - first > 10.0 {
+                let of_limit = limit
+                    .filter(|l| *l > 0.0)
+                    .map(|l| format!(", {:.0} % of its {l:.0} MB limit", last / l * 100.0))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "memory growth: {first:.1} MB to {last:.1} MB within the hour{of_limit}"
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// Records that the incident was escalated, when and how (the first time wins `at`).
     pub fn mark_escalated(&self, id: i64, at: &str, how: &str) -> Result<(), StoreError> {
         self.conn.execute(
