@@ -44,6 +44,7 @@ TEST_PACKAGES=(
     trayer
     curl
     docker-compose
+    python3-venv
 )
 
 usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }

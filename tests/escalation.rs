@@ -303,3 +303,139 @@ fn a_container_that_stays_unhealthy_is_escalated_exactly_once() {
     );
     assert!(s.stop_watch());
 }
+
+/// The real Claude Code CLI under exactly the settings `sickbay investigate` wrote: a stand-in
+/// of the Messages API asks it to run each destructive command, then a harmless one.
+#[test]
+fn the_real_claude_cli_refuses_every_destructive_command_under_sickbays_settings() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cli = Command::new("bash")
+        .arg(root.join("scripts/claude-cli.sh"))
+        .output()
+        .expect("run scripts/claude-cli.sh");
+    assert!(
+        cli.status.success(),
+        "installing the Claude Code CLI failed: {}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let cli = String::from_utf8_lossy(&cli.stdout).trim().to_string();
+
+    let mut s = Scenario::new("esc-cli");
+    let extra = "[diagnosis]\nprovider = \"off\"\n[escalation]\nterminal = \"no-such-terminal\"\n";
+    let (_, id) = leaky_incident(&mut s, extra);
+    let out = s
+        .cmd()
+        .args(["investigate", &id.to_string()])
+        .output()
+        .expect("run investigate");
+    assert_eq!(out.status.code(), Some(1), "no terminal here: files only");
+    let settings = s.data().join(format!("incidents/{id}/settings.json"));
+    assert!(settings.exists());
+
+    // What is at stake: a volume of this test's own, and a repository with a remote.
+    let volume = format!("{}-vol", s.run);
+    docker_ok(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("sickbay.test={}", s.run),
+        &volume,
+    ]);
+    let work = s.dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    for args in [
+        &["init", "-q"][..],
+        &["remote", "add", "origin", "/nonexistent/remote.git"],
+    ] {
+        assert!(Command::new("git")
+            .args(args)
+            .current_dir(&work)
+            .status()
+            .expect("git")
+            .success());
+    }
+    let label = format!("label=sickbay.test={}", s.run);
+    let plan = [
+        format!("docker volume rm {volume}"),
+        format!("docker compose -p {} down -v", s.run),
+        format!("docker-compose -p {} down --volumes", s.run),
+        format!("docker system prune -f --filter {label}"),
+        "git push origin HEAD".to_string(),
+        "docker ps".to_string(),
+    ];
+    let port_file = s.dir.path().join("port");
+    let record = s.dir.path().join("requests.jsonl");
+    let mut server = Command::new("python3")
+        .arg(root.join("tests/agent/messages_stand_in.py"))
+        .arg(&port_file)
+        .arg(&record)
+        .args(&plan)
+        .spawn()
+        .expect("start the Messages API stand-in");
+    wait_until(20, "the stand-in's port", || port_file.exists());
+    let port = std::fs::read_to_string(&port_file).expect("port");
+    let home = s.dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let run = Command::new(&cli)
+        .args(["-p", "Investigate the incident.", "--settings"])
+        .arg(&settings)
+        .args(["--output-format", "json", "--allowedTools", "Bash"])
+        .current_dir(&work)
+        .env("HOME", &home)
+        .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("ANTHROPIC_API_KEY", "sk-ant-stand-in")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .output()
+        .expect("run the Claude Code CLI");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        run.status.success(),
+        "claude -p failed: {}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // What the CLI sent back after each tool call, from its last request.
+    let last = std::fs::read_to_string(&record)
+        .expect("requests")
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["body"]["tools"].is_array())
+        .expect("a request with tools");
+    let mut results = std::collections::HashMap::new();
+    for m in last["body"]["messages"].as_array().expect("messages") {
+        for c in m["content"].as_array().into_iter().flatten() {
+            if c["type"] == "tool_result" {
+                let text = match &c["content"] {
+                    serde_json::Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                };
+                results.insert(
+                    c["tool_use_id"].as_str().unwrap_or("").to_string(),
+                    (c["is_error"] == true, text),
+                );
+            }
+        }
+    }
+    for (k, cmd) in plan.iter().enumerate() {
+        let (is_error, text) = results
+            .get(&format!("toolu_{k:04}"))
+            .unwrap_or_else(|| panic!("no result for `{cmd}`: {results:?}"));
+        if cmd == "docker ps" {
+            assert!(
+                !is_error && text.contains("CONTAINER ID"),
+                "`{cmd}` did not run: {text}"
+            );
+        } else {
+            assert!(
+                *is_error && (text.contains("sickbay guard") || text.contains("denied")),
+                "`{cmd}` was not refused: {text}"
+            );
+        }
+    }
+    docker_ok(&["volume", "inspect", &volume]);
+    docker_ok(&["volume", "rm", &volume]);
+    assert!(s.stop_watch());
+}
