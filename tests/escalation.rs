@@ -439,3 +439,67 @@ fn the_real_claude_cli_refuses_every_destructive_command_under_sickbays_settings
     docker_ok(&["volume", "rm", &volume]);
     assert!(s.stop_watch());
 }
+
+#[test]
+fn commits_made_after_an_escalation_show_on_the_incident_once_it_is_healthy() {
+    let mut s = Scenario::new("esc-loop");
+    let work = s.dir.path().join("stack");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.test"])
+            .args(args)
+            .current_dir(&work)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "before the incident"]);
+    // Unhealthy until /tmp/sick is removed; restarts do not help (it is made at each start).
+    let name = s.container(
+        "api",
+        &[
+            "--health-cmd",
+            "test ! -f /tmp/sick",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+        ],
+        "touch /tmp/sick; exec sleep 100000",
+    );
+    s.start_watch(&format!(
+        "[diagnosis]\nprovider = \"off\"\n[escalation]\nworkdir = \"{}\"\n",
+        work.display()
+    ));
+    wait_until(120, "the escalation", || s.count("escalated", &name) == 1);
+
+    git(&[
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "fix: stop creating /tmp/sick",
+    ]);
+    docker_ok(&["exec", &name, "rm", "/tmp/sick"]);
+    wait_until(60, "the commits on the incident", || {
+        s.incidents_of(&name)
+            .first()
+            .is_some_and(|i| i["commits"].as_array().is_some_and(|c| !c.is_empty()))
+    });
+    let incident = &s.incidents_of(&name)[0];
+    assert!(incident["closed_at"].is_string(), "resolved: {incident}");
+    let commits = incident["commits"].as_array().expect("commits");
+    assert_eq!(
+        commits.len(),
+        1,
+        "only the commit made since the escalation: {incident}"
+    );
+    assert_eq!(commits[0]["summary"], "fix: stop creating /tmp/sick");
+    assert!(s.stop_watch());
+}

@@ -111,6 +111,21 @@ pub async fn run(settings: Settings, mut events: broadcast::Receiver<EventRow>) 
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        if let ("container_healthy", Some(incident)) = (e.event.as_str(), e.incident_id) {
+            match escalate::follow_up(incident) {
+                Ok(Some(commits)) => note(
+                    "alert_watcher.log",
+                    &format!(
+                        "[{}] resolved incident:{incident} container:{} commits:{}\n",
+                        clock::log_stamp(),
+                        e.container_name.as_deref().unwrap_or(""),
+                        commits.len()
+                    ),
+                ),
+                Ok(None) => {}
+                Err(err) => tracing::warn!("cannot follow up incident {incident}: {err}"),
+            }
+        }
         let Some((incident, trigger)) = watcher.on_event(&e, Instant::now()) else {
             continue;
         };

@@ -228,6 +228,11 @@ pub async fn prepare_and_hand_over(
         }
     };
     record(&store, settings, &incident, &how)?;
+    store.set_escalation_workdir(
+        incident_id,
+        &workdir.to_string_lossy(),
+        git_head(&workdir).as_deref(),
+    )?;
     Ok(Investigation {
         incident_id,
         dir,
@@ -239,6 +244,46 @@ pub async fn prepare_and_hand_over(
         how,
         problem,
     })
+}
+
+/// The commit checked out in `dir`, if it is a git work tree.
+fn git_head(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let head = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !head.is_empty()).then_some(head)
+}
+
+/// Closing the loop: once the container of an escalated incident is healthy again, lists the
+/// commits made in the escalation's work folder since it began on the incident (for the user
+/// to review), and returns them. Nothing for incidents that were not escalated.
+pub fn follow_up(incident_id: i64) -> Result<Option<Vec<crate::model::Commit>>, EscalateError> {
+    let store = Store::open(&paths::database_file())?;
+    let Some((workdir, head)) = store.escalation_origin(incident_id)? else {
+        return Ok(None);
+    };
+    let out = std::process::Command::new("git")
+        .args(["log", "--format=%H %s", &format!("{head}..HEAD")])
+        .current_dir(&workdir)
+        .stderr(std::process::Stdio::null())
+        .output();
+    let commits: Vec<crate::model::Commit> = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(id, summary)| crate::model::Commit {
+                id: id.to_string(),
+                summary: summary.to_string(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    store.set_commits(incident_id, &commits)?;
+    Ok(Some(commits))
 }
 
 /// The container as Docker sees it now, and the tail of its log.

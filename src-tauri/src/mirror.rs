@@ -27,6 +27,7 @@ use crate::store::{MirroredTable, Store, StoreError, MIRRORED};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_history.sql"),
     include_str!("../../migrations/postgres/0002_escalation.sql"),
+    include_str!("../../migrations/postgres/0003_follow_up.sql"),
 ];
 
 /// Outbox entries sent per round trip.

@@ -255,6 +255,16 @@ pub struct Incident {
     pub escalated: bool,
     pub escalated_at: Option<String>,
     pub escalation: Option<String>,
+    /// Commits made in the escalation's work folder since it began, listed once the
+    /// container is healthy again, for the user to review.
+    pub commits: Vec<Commit>,
+}
+
+/// A commit made while an incident was investigated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    pub id: String,
+    pub summary: String,
 }
 
 /// One heal action taken for an incident.

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_history.sql"),
     include_str!("../../migrations/sqlite/0002_mirror.sql"),
     include_str!("../../migrations/sqlite/0003_escalation.sql"),
+    include_str!("../../migrations/sqlite/0004_follow_up.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +225,43 @@ impl Store {
     }
 
     /// Records the outcome of the last action of the incident.
+    /// Where the agent of an escalation works and the commit it starts from.
+    pub fn set_escalation_workdir(
+        &self,
+        id: i64,
+        workdir: &str,
+        head: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE monitor_incidents SET escalation_workdir = ?2,
+                    escalation_head = COALESCE(escalation_head, ?3) WHERE id = ?1",
+            params![id, workdir, head],
+        )?;
+        Ok(())
+    }
+
+    /// The escalation's work folder and starting commit, if the incident was escalated.
+    pub fn escalation_origin(&self, id: i64) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT escalation_workdir, escalation_head FROM monitor_incidents
+                  WHERE id = ?1 AND escalated AND escalation_head IS NOT NULL",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn set_commits(&self, id: i64, commits: &[crate::model::Commit]) -> Result<(), StoreError> {
+        let json = serde_json::to_string(commits).unwrap_or_else(|_| "[]".into());
+        self.conn.execute(
+            "UPDATE monitor_incidents SET commits = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, json, crate::clock::utc_now()],
+        )?;
+        Ok(())
+    }
+
     /// The pattern analysis of a container over the history, in words: restarts in the last
     /// 10 minutes, slow responses (the original system's query: an average over 1000 ms in the
     /// last hour), memory growth toward the limit over the last hour.
@@ -333,7 +371,7 @@ impl Store {
     pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
         let sql = format!(
             "SELECT id, container_name, kind, status, details, timestamp, closed_at, auto_healed,
-                    attempts, actions, escalated, escalated_at, escalation
+                    attempts, actions, escalated, escalated_at, escalation, commits
                FROM monitor_incidents {}
               ORDER BY timestamp DESC, id DESC LIMIT ?1",
             if open_only {
@@ -361,6 +399,7 @@ impl Store {
                 escalated: r.get(10)?,
                 escalated_at: r.get(11)?,
                 escalation: r.get(12)?,
+                commits: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -600,6 +639,9 @@ pub const MIRRORED: &[MirroredTable] = &[
             ),
             ("escalated_at", "escalated_at"),
             ("escalation", "escalation"),
+            ("escalation_workdir", "escalation_workdir"),
+            ("escalation_head", "escalation_head"),
+            ("commits", "json(commits)"),
         ],
     },
     MirroredTable {

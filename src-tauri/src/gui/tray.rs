@@ -273,6 +273,7 @@ mod tests {
             escalated: false,
             escalated_at: None,
             escalation: None,
+            commits: vec![],
         }
     }
 
