@@ -7,5 +7,6 @@ mod engine_scenarios;
 mod escalation;
 mod guard;
 mod llm_server;
+mod notifications;
 mod pg;
 mod postgres_mirror;

@@ -97,7 +97,12 @@ impl AlertWatcher {
 }
 
 /// Runs the alert watcher on the engine's event bus until the bus closes.
-pub async fn run(settings: Settings, mut events: broadcast::Receiver<EventRow>) {
+/// Escalations are sent on `bus` too, for the notifications.
+pub async fn run(
+    settings: Settings,
+    mut events: broadcast::Receiver<EventRow>,
+    bus: broadcast::Sender<EventRow>,
+) {
     let mut watcher = AlertWatcher::new(
         settings.alerts.failure_threshold as usize,
         Duration::from_secs(settings.alerts.window_minutes * 60),
@@ -146,17 +151,20 @@ pub async fn run(settings: Settings, mut events: broadcast::Receiver<EventRow>) 
         match escalate::prepare_and_hand_over(&settings, incident, settings.escalation.auto_launch)
             .await
         {
-            Ok(inv) => note(
-                "alert_watcher.log",
-                &format!(
-                    "[{}] escalated incident:{incident} how:{}{}\n",
-                    clock::log_stamp(),
-                    inv.how,
-                    inv.problem
-                        .map(|p| format!(" problem:{p}"))
-                        .unwrap_or_default()
-                ),
-            ),
+            Ok(inv) => {
+                note(
+                    "alert_watcher.log",
+                    &format!(
+                        "[{}] escalated incident:{incident} how:{}{}\n",
+                        clock::log_stamp(),
+                        inv.how,
+                        inv.problem
+                            .map(|p| format!(" problem:{p}"))
+                            .unwrap_or_default()
+                    ),
+                );
+                let _ = bus.send(inv.event);
+            }
             Err(err) => {
                 tracing::error!("cannot escalate incident {incident}: {err}");
                 note(

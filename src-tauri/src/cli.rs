@@ -180,14 +180,23 @@ pub async fn run_engine(
     links: engine::Links,
 ) -> anyhow::Result<()> {
     let mut links = links;
-    let events = links
+    let bus = links
         .events
         .get_or_insert_with(|| tokio::sync::broadcast::channel(1024).0)
-        .subscribe();
-    let alerts = tokio::spawn(crate::alert::run(settings.clone(), events));
+        .clone();
+    let alerts = tokio::spawn(crate::alert::run(
+        settings.clone(),
+        bus.subscribe(),
+        bus.clone(),
+    ));
+    let webhook = tokio::spawn(crate::notify::run_webhook(
+        settings.notify.clone(),
+        bus.subscribe(),
+    ));
     let mirror = crate::mirror::Running::start(&settings, paths::database_file(), None);
     let result = engine::run(settings, store, paths::logs_dir(), shutdown, links).await;
     alerts.abort();
+    webhook.abort();
     if let Some(m) = mirror {
         m.stop().await;
     }

@@ -21,6 +21,7 @@ pub struct Settings {
     pub diagnosis: Diagnosis,
     pub escalation: Escalation,
     pub alerts: Alerts,
+    pub notify: Notify,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +201,44 @@ pub struct Escalation {
     /// Where the agent starts. Empty: the compose project's folder of the container, else the
     /// incident folder.
     pub workdir: String,
+}
+
+/// The shape a webhook accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookFormat {
+    /// Sickbay's own JSON: title, text, and every note.
+    Json,
+    /// ntfy: the text as the body, the title and priority as headers.
+    Ntfy,
+    /// Slack-compatible incoming webhooks (also Mattermost, Rocket.Chat, ...): `{"text": ...}`.
+    Slack,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Notify {
+    /// Where notifications are posted (no desktop needed). Empty: none.
+    pub webhook_url: String,
+    pub webhook_format: WebhookFormat,
+    /// Also tell when a heal worked.
+    pub on_heal: bool,
+    /// What happens within this many seconds goes out as one message.
+    pub coalesce_seconds: u64,
+    /// The same news about one container is told once per this many minutes.
+    pub quiet_minutes: u64,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Self {
+            webhook_url: String::new(),
+            webhook_format: WebhookFormat::Json,
+            on_heal: false,
+            coalesce_seconds: 3,
+            quiet_minutes: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

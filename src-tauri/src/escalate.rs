@@ -88,6 +88,8 @@ pub struct Investigation {
     pub how: String,
     /// Why the agent did not start, if it did not (what was looked for, how to set it).
     pub problem: Option<String>,
+    /// The `escalated` event as recorded.
+    pub event: EventRow,
 }
 
 /// Writes the incident's folder and opens the terminal with the agent; records the
@@ -227,7 +229,7 @@ pub async fn prepare_and_hand_over(
             }
         }
     };
-    record(&store, settings, &incident, &how)?;
+    let event = record(&store, settings, &incident, &how)?;
     store.set_escalation_workdir(
         incident_id,
         &workdir.to_string_lossy(),
@@ -243,6 +245,7 @@ pub async fn prepare_and_hand_over(
         workdir,
         how,
         problem,
+        event,
     })
 }
 
@@ -490,14 +493,14 @@ fn record(
     settings: &Settings,
     incident: &Incident,
     how: &str,
-) -> Result<(), EscalateError> {
+) -> Result<EventRow, EscalateError> {
     let now = clock::utc_now();
     store.mark_escalated(incident.id, &now, how)?;
     let fields = format!(
         "container:{} incident:{} how:{how}",
         incident.container, incident.id
     );
-    store.insert_event(
+    let id = store.insert_event(
         &now,
         "escalated",
         Some(&incident.container),
@@ -516,7 +519,14 @@ fn record(
         }
         Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
     }
-    Ok(())
+    Ok(EventRow {
+        id,
+        timestamp: now,
+        event: "escalated".into(),
+        container_name: Some(incident.container.clone()),
+        incident_id: Some(incident.id),
+        details: fields,
+    })
 }
 
 fn private_dir(dir: &Path) -> Result<(), EscalateError> {

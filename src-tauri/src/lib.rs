@@ -17,6 +17,7 @@ pub mod logfile;
 pub mod mirror;
 pub mod model;
 pub mod monitor;
+pub mod notify;
 pub mod paths;
 pub mod probe;
 pub mod redact;

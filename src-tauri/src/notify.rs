@@ -1,0 +1,382 @@
+//! Notifications of what needs a person: a new incident, a failed heal, an escalation (and,
+//! if asked, a successful heal). [`Coalescer`] is the pure part, shared by every channel: what
+//! arrives within a few seconds goes out as one message, and a flapping container does not
+//! notify again for the same thing within the quiet period. [`run_webhook`] posts the messages
+//! to `[notify] webhook_url` as plain JSON, ntfy or Slack-compatible JSON.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::config::{Notify, WebhookFormat};
+use crate::store::EventRow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Incident,
+    HealFailed,
+    Escalated,
+    Healed,
+}
+
+impl Kind {
+    fn words(self) -> &'static str {
+        match self {
+            Kind::Incident => "needs attention",
+            Kind::HealFailed => "healing failed",
+            Kind::Escalated => "escalated for investigation",
+            Kind::Healed => "healed",
+        }
+    }
+}
+
+/// One thing to tell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Note {
+    pub kind: Kind,
+    pub container: String,
+    pub incident_id: Option<i64>,
+    pub event: String,
+    pub details: String,
+    pub timestamp: String,
+}
+
+/// What goes out at once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub title: String,
+    pub text: String,
+    pub notes: Vec<Note>,
+    /// A failure is among the notes (Investigate makes sense).
+    pub failure: bool,
+}
+
+pub struct Coalescer {
+    window: Duration,
+    quiet: Duration,
+    on_heal: bool,
+    pending: Vec<Note>,
+    first_at: Option<Instant>,
+    last_sent: HashMap<(String, Kind), Instant>,
+    open_incidents: HashSet<i64>,
+}
+
+/// The events that open an incident (its first event).
+const OPENING: &[&str] = &[
+    "container_unhealthy",
+    "container_died",
+    "container_oom_killed",
+    "restart_loop",
+    "http_probe_failed",
+];
+
+impl Coalescer {
+    pub fn new(window: Duration, quiet: Duration, on_heal: bool) -> Self {
+        Self {
+            window,
+            quiet,
+            on_heal,
+            pending: Vec::new(),
+            first_at: None,
+            last_sent: HashMap::new(),
+            open_incidents: HashSet::new(),
+        }
+    }
+
+    pub fn push(&mut self, e: &EventRow, now: Instant) {
+        let Some(container) = e.container_name.clone() else {
+            return;
+        };
+        let kind = match (e.event.as_str(), e.incident_id) {
+            ("healing_failed", _) => Kind::HealFailed,
+            ("escalated", _) => Kind::Escalated,
+            ("container_healthy", Some(id)) => {
+                self.open_incidents.remove(&id);
+                if !self.on_heal {
+                    return;
+                }
+                Kind::Healed
+            }
+            (ev, Some(id)) if OPENING.contains(&ev) => {
+                if !self.open_incidents.insert(id) {
+                    return; // the same incident again
+                }
+                Kind::Incident
+            }
+            _ => return,
+        };
+        // A flapping container: the same news about it once per quiet period.
+        let key = (container.clone(), kind);
+        if self
+            .last_sent
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < self.quiet)
+        {
+            return;
+        }
+        self.last_sent.insert(key, now);
+        self.first_at.get_or_insert(now);
+        self.pending.push(Note {
+            kind,
+            container,
+            incident_id: e.incident_id,
+            event: e.event.clone(),
+            details: e.details.clone(),
+            timestamp: e.timestamp.clone(),
+        });
+    }
+
+    /// When the pending notes are due.
+    pub fn due(&self) -> Option<Instant> {
+        self.first_at.map(|t| t + self.window)
+    }
+
+    /// The pending notes as one message, once the window has passed.
+    pub fn flush(&mut self, now: Instant) -> Option<Message> {
+        if self.due().is_none_or(|d| now < d) {
+            return None;
+        }
+        self.first_at = None;
+        let notes = std::mem::take(&mut self.pending);
+        let failure = notes.iter().any(|n| n.kind != Kind::Healed);
+        let (title, text) = match notes.as_slice() {
+            [] => return None,
+            [n] => (format!("{}: {}", n.container, n.kind.words()), note_line(n)),
+            many => {
+                let mut names: Vec<&str> = many.iter().map(|n| n.container.as_str()).collect();
+                names.dedup();
+                (
+                    format!("{} containers: {}", names.len(), names.join(", ")),
+                    many.iter().map(note_line).collect::<Vec<_>>().join("\n"),
+                )
+            }
+        };
+        Some(Message {
+            title: format!("Sickbay: {title}"),
+            text,
+            notes,
+            failure,
+        })
+    }
+}
+
+fn note_line(n: &Note) -> String {
+    let incident = n
+        .incident_id
+        .map(|i| format!(" (incident {i})"))
+        .unwrap_or_default();
+    format!(
+        "{} {}{incident}: {}",
+        n.container,
+        n.kind.words(),
+        n.details
+    )
+}
+
+/// The request body and headers a webhook of `format` accepts.
+pub fn webhook_payload(
+    format: WebhookFormat,
+    m: &Message,
+    host: &str,
+) -> (String, Vec<(&'static str, String)>) {
+    match format {
+        WebhookFormat::Json => (
+            serde_json::json!({
+                "source": "sickbay",
+                "host": host,
+                "title": m.title,
+                "text": m.text,
+                "failure": m.failure,
+                "notes": m.notes,
+            })
+            .to_string(),
+            vec![("content-type", "application/json".into())],
+        ),
+        WebhookFormat::Slack => (
+            serde_json::json!({ "text": format!("*{}*\n{}", m.title, m.text) }).to_string(),
+            vec![("content-type", "application/json".into())],
+        ),
+        WebhookFormat::Ntfy => (
+            m.text.clone(),
+            vec![
+                ("content-type", "text/plain; charset=utf-8".into()),
+                ("title", m.title.clone()),
+                (
+                    "priority",
+                    if m.failure { "high" } else { "default" }.into(),
+                ),
+                (
+                    "tags",
+                    if m.failure {
+                        "rotating_light"
+                    } else {
+                        "white_check_mark"
+                    }
+                    .into(),
+                ),
+            ],
+        ),
+    }
+}
+
+/// Posts the coalesced notifications of the engine's events to the webhook until the bus
+/// closes. Failures are logged, never fatal.
+pub async fn run_webhook(settings: Notify, mut events: broadcast::Receiver<EventRow>) {
+    let url = settings.webhook_url.trim().to_string();
+    if url.is_empty() {
+        return;
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("no webhook notifications: {e}");
+            return;
+        }
+    };
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let mut c = Coalescer::new(
+        Duration::from_secs(settings.coalesce_seconds),
+        Duration::from_secs(settings.quiet_minutes * 60),
+        settings.on_heal,
+    );
+    loop {
+        let due = c.due();
+        let event = tokio::select! {
+            e = events.recv() => Some(e),
+            _ = sleep_until(due) => None,
+        };
+        match event {
+            Some(Ok(e)) => c.push(&e, Instant::now()),
+            Some(Err(broadcast::error::RecvError::Lagged(n))) => {
+                tracing::warn!("webhook notifications missed {n} events");
+            }
+            Some(Err(broadcast::error::RecvError::Closed)) => return,
+            None => {}
+        }
+        if let Some(m) = c.flush(Instant::now()) {
+            let (body, headers) = webhook_payload(settings.webhook_format, &m, &host);
+            let mut req = client.post(&url).body(body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            match req.send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!("the webhook answered {} to a notification", r.status()),
+                Err(e) => tracing::warn!("cannot post a notification to the webhook: {e}"),
+            }
+        }
+    }
+}
+
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(event: &str, container: &str, incident: Option<i64>) -> EventRow {
+        EventRow {
+            id: 0,
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            event: event.into(),
+            container_name: Some(container.into()),
+            incident_id: incident,
+            details: format!("container:{container}"),
+        }
+    }
+
+    #[test]
+    fn containers_failing_together_make_one_message() {
+        let mut c = Coalescer::new(Duration::from_secs(3), Duration::from_secs(600), false);
+        let t = Instant::now();
+        c.push(&ev("container_unhealthy", "web", Some(1)), t);
+        c.push(
+            &ev("container_died", "db", Some(2)),
+            t + Duration::from_secs(1),
+        );
+        c.push(
+            &ev("container_unhealthy", "web", Some(1)),
+            t + Duration::from_secs(1),
+        );
+        assert_eq!(c.flush(t + Duration::from_secs(2)), None, "not yet due");
+        let m = c.flush(t + Duration::from_secs(3)).expect("one message");
+        assert_eq!(m.notes.len(), 2);
+        assert_eq!(m.title, "Sickbay: 2 containers: web, db");
+        assert!(m.failure);
+        assert_eq!(c.flush(t + Duration::from_secs(10)), None);
+    }
+
+    #[test]
+    fn a_flapping_container_notifies_once_per_quiet_period() {
+        let mut c = Coalescer::new(Duration::from_secs(1), Duration::from_secs(600), false);
+        let t = Instant::now();
+        for (i, at) in [0u64, 30, 60, 90].iter().enumerate() {
+            let now = t + Duration::from_secs(*at);
+            c.push(&ev("container_unhealthy", "web", Some(i as i64 + 1)), now);
+            c.push(&ev("container_healthy", "web", Some(i as i64 + 1)), now);
+        }
+        let first = c.flush(t + Duration::from_secs(1)).expect("the first flap");
+        assert_eq!(first.notes.len(), 1);
+        assert_eq!(
+            c.flush(t + Duration::from_secs(200)),
+            None,
+            "later flaps stay quiet"
+        );
+        c.push(
+            &ev("container_unhealthy", "web", Some(9)),
+            t + Duration::from_secs(700),
+        );
+        assert!(
+            c.flush(t + Duration::from_secs(701)).is_some(),
+            "after the quiet period"
+        );
+    }
+
+    #[test]
+    fn heals_are_told_only_when_asked() {
+        let t = Instant::now();
+        let mut quiet = Coalescer::new(Duration::ZERO, Duration::ZERO, false);
+        quiet.push(&ev("container_healthy", "web", Some(1)), t);
+        assert_eq!(quiet.flush(t), None);
+        let mut told = Coalescer::new(Duration::ZERO, Duration::ZERO, true);
+        told.push(&ev("container_healthy", "web", Some(1)), t);
+        let m = told.flush(t).expect("a heal");
+        assert_eq!(m.title, "Sickbay: web: healed");
+        assert!(!m.failure);
+    }
+
+    #[test]
+    fn each_webhook_format_has_its_shape() {
+        let mut c = Coalescer::new(Duration::ZERO, Duration::ZERO, false);
+        let t = Instant::now();
+        c.push(&ev("healing_failed", "web", Some(4)), t);
+        let m = c.flush(t).unwrap();
+        let (body, headers) = webhook_payload(WebhookFormat::Slack, &m, "box");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v["text"]
+            .as_str()
+            .unwrap()
+            .contains("web healing failed (incident 4)"));
+        assert_eq!(headers[0].1, "application/json");
+        let (body, headers) = webhook_payload(WebhookFormat::Ntfy, &m, "box");
+        assert!(body.starts_with("web healing failed"));
+        assert!(headers.contains(&("title", "Sickbay: web: healing failed".to_string())));
+        assert!(headers.contains(&("priority", "high".to_string())));
+        let (body, _) = webhook_payload(WebhookFormat::Json, &m, "box");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["host"], "box");
+        assert_eq!(v["notes"][0]["kind"], "heal_failed");
+        assert_eq!(v["notes"][0]["incident_id"], 4);
+    }
+}
