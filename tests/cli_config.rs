@@ -7,19 +7,11 @@ use crate::common::*;
 #[test]
 fn a_malformed_config_fails_with_exit_code_2_naming_file_line_and_key() {
     let s = Scenario::new("badcfg");
-    let path = s.dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
+    let err = refused(
+        &s,
         "[monitoring]\ninterval_seconds = 5\n[heal]\nmax_attempts = \"three\"\n",
-    )
-    .expect("write");
-    let out = s
-        .cmd()
-        .args(["--config", path.to_str().expect("utf-8"), "status"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    );
+    let path = s.dir.path().join("refused.toml");
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("line 4"), "{err}");
     assert!(err.contains("heal.max_attempts"), "{err}");
@@ -28,15 +20,7 @@ fn a_malformed_config_fails_with_exit_code_2_naming_file_line_and_key() {
 #[test]
 fn an_unknown_key_is_refused_by_name() {
     let s = Scenario::new("typo");
-    let path = s.dir.path().join("typo.toml");
-    std::fs::write(&path, "[heal]\nmax_atempts = 3\n").expect("write");
-    let out = s
-        .cmd()
-        .args(["--config", path.to_str().expect("utf-8"), "watch"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&s, "[heal]\nmax_atempts = 3\n");
     assert!(
         err.contains("line 2") && err.contains("heal.max_atempts"),
         "{err}"
@@ -131,4 +115,39 @@ fn an_unreachable_docker_gives_grey_and_no_crash() {
         1,
         "said once, not per retry"
     );
+}
+
+#[test]
+fn an_invalid_alert_pattern_is_refused_naming_the_pattern_and_line() {
+    let s = Scenario::new("badpattern");
+    let err = refused(
+        &s,
+        "[alerts]\nfailure_threshold = 2\npatterns = [\"FATAL\", \"(unclosed\"]\n",
+    );
+    assert!(
+        err.contains("line 3") && err.contains("alerts.patterns"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`(unclosed` is not a valid regular expression"),
+        "{err}"
+    );
+    let err = refused(&s, "[notify]\nwebhook_url = \"ftp://example.test/x\"\n");
+    assert!(
+        err.contains("line 2") && err.contains("notify.webhook_url"),
+        "{err}"
+    );
+}
+
+/// Runs `status` with the configuration `text`; asserts exit code 2 and returns stderr.
+fn refused(s: &Scenario, text: &str) -> String {
+    let path = s.dir.path().join("refused.toml");
+    std::fs::write(&path, text).expect("write");
+    let out = s
+        .cmd()
+        .args(["--config", path.to_str().expect("utf-8"), "status"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -503,3 +503,43 @@ fn commits_made_after_an_escalation_show_on_the_incident_once_it_is_healthy() {
     assert_eq!(commits[0]["summary"], "fix: stop creating /tmp/sick");
     assert!(s.stop_watch());
 }
+
+#[test]
+fn a_fatal_line_in_the_containers_log_escalates_its_open_incident_once() {
+    let mut s = Scenario::new("esc-pattern");
+    // Unhealthy and never healed (heal=none): an open incident no failed heal will escalate.
+    let mut args = vec![
+        "--label",
+        "sickbay.heal=none",
+        "-e",
+        "SESSION_SECRET=s3ss10n-Secret-Value",
+    ];
+    args.extend_from_slice(HEALTH_ALWAYS_FAILING);
+    let name = s.container(
+        "worker",
+        &args,
+        "while [ ! -f /tmp/go ]; do sleep 0.1; done; \
+         for i in 1 2 3; do echo \"FATAL: cannot write with s3ss10n-Secret-Value\"; sleep 1; done; \
+         exec sleep 100000",
+    );
+    s.start_watch("[diagnosis]\nprovider = \"off\"\n");
+    wait_until(30, "the open incident", || {
+        !s.incidents_of(&name).is_empty()
+    });
+    s.go_when_watched(&name);
+    wait_until(30, "the escalation", || s.count("escalated", &name) == 1);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(
+        s.count("escalated", &name),
+        1,
+        "one escalation, not one per line"
+    );
+    let watcher = std::fs::read_to_string(s.data().join("logs/alert_watcher.log")).expect("log");
+    assert!(watcher.contains("trigger:log_pattern:FATAL"), "{watcher}");
+    assert!(watcher.contains("FATAL: cannot write with"), "{watcher}");
+    assert!(
+        !watcher.contains("s3ss10n-Secret-Value"),
+        "a secret in alert_watcher.log"
+    );
+    assert!(s.stop_watch());
+}

@@ -21,6 +21,8 @@ pub enum Trigger {
     OomKilled,
     /// This many failed heals of the container within the window.
     RepeatedFailures(usize),
+    /// A line of the container's own log matched this pattern.
+    LogPattern(String),
 }
 
 impl Trigger {
@@ -30,6 +32,7 @@ impl Trigger {
             Trigger::RestartLoop => "restart_loop".into(),
             Trigger::OomKilled => "oom_killed".into(),
             Trigger::RepeatedFailures(n) => format!("failed_heals:{n}"),
+            Trigger::LogPattern(p) => format!("log_pattern:{p}"),
         }
     }
 }
@@ -83,6 +86,18 @@ impl AlertWatcher {
             .then_some((incident, trigger))
     }
 
+    /// A matching log line: escalates the container's open incident, if any, once.
+    pub fn on_log_match(
+        &mut self,
+        open_incident: Option<i64>,
+        pattern: &str,
+    ) -> Option<(i64, Trigger)> {
+        let incident = open_incident?;
+        self.escalated
+            .insert(incident)
+            .then(|| (incident, Trigger::LogPattern(pattern.to_string())))
+    }
+
     fn failed(&mut self, container: &str, now: Instant) -> Option<Trigger> {
         let q = self.failures.entry(container.to_string()).or_default();
         q.push_back(now);
@@ -102,13 +117,47 @@ pub async fn run(
     settings: Settings,
     mut events: broadcast::Receiver<EventRow>,
     bus: broadcast::Sender<EventRow>,
+    status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
 ) {
     let mut watcher = AlertWatcher::new(
         settings.alerts.failure_threshold as usize,
         Duration::from_secs(settings.alerts.window_minutes * 60),
     );
+    let (match_tx, mut matches) = tokio::sync::mpsc::channel::<LogMatch>(64);
+    let follower = tokio::spawn(follow_logs(patterns(&settings), status, match_tx));
+    let _stop_follower = AbortOnDrop(follower);
+    let mut following = true;
     loop {
-        let e = match events.recv().await {
+        let e = tokio::select! {
+            m = matches.recv(), if following => {
+                if m.is_none() {
+                    following = false;
+                }
+                if let Some(m) = m {
+                    let open = Store::open(&paths::database_file())
+                        .and_then(|s| s.open_incidents())
+                        .ok()
+                        .and_then(|list| list.into_iter().find(|i| i.container == m.container))
+                        .map(|i| i.id);
+                    note(
+                        "alert_watcher.log",
+                        &format!(
+                            "[{}] log_pattern container:{} pattern:{} line:{}\n",
+                            clock::log_stamp(),
+                            m.container,
+                            m.pattern,
+                            m.line
+                        ),
+                    );
+                    if let Some((incident, trigger)) = watcher.on_log_match(open, &m.pattern) {
+                        escalate_now(&settings, &bus, incident, &m.container, &trigger, &m.line).await;
+                    }
+                }
+                continue;
+            }
+            e = events.recv() => e,
+        };
+        let e = match e {
             Ok(e) => e,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!("the alert watcher missed {n} events (too many at once)");
@@ -135,46 +184,165 @@ pub async fn run(
             continue;
         };
         let container = e.container_name.clone().unwrap_or_default();
-        note(
-            "alert_watcher.log",
-            &format!(
-                "[{}] escalating incident:{incident} container:{container} trigger:{} event:{}\n",
-                clock::log_stamp(),
-                trigger.as_str(),
-                e.event
-            ),
-        );
-        note(
-            "critical_alerts.log",
-            &critical_entry(incident, &container, &trigger),
-        );
-        match escalate::prepare_and_hand_over(&settings, incident, settings.escalation.auto_launch)
-            .await
-        {
-            Ok(inv) => {
-                note(
-                    "alert_watcher.log",
-                    &format!(
-                        "[{}] escalated incident:{incident} how:{}{}\n",
-                        clock::log_stamp(),
-                        inv.how,
-                        inv.problem
-                            .map(|p| format!(" problem:{p}"))
-                            .unwrap_or_default()
-                    ),
-                );
-                let _ = bus.send(inv.event);
+        escalate_now(&settings, &bus, incident, &container, &trigger, &e.event).await;
+    }
+}
+
+/// Escalates `incident`: the alert files, then the incident's folder (and the terminal with
+/// `auto_launch`); the `escalated` event goes on `bus`.
+async fn escalate_now(
+    settings: &Settings,
+    bus: &broadcast::Sender<EventRow>,
+    incident: i64,
+    container: &str,
+    trigger: &Trigger,
+    what: &str,
+) {
+    note(
+        "alert_watcher.log",
+        &format!(
+            "[{}] escalating incident:{incident} container:{container} trigger:{} event:{what}\n",
+            clock::log_stamp(),
+            trigger.as_str(),
+        ),
+    );
+    note(
+        "critical_alerts.log",
+        &critical_entry(incident, container, trigger),
+    );
+    match escalate::prepare_and_hand_over(settings, incident, settings.escalation.auto_launch).await
+    {
+        Ok(inv) => {
+            note(
+                "alert_watcher.log",
+                &format!(
+                    "[{}] escalated incident:{incident} how:{}{}\n",
+                    clock::log_stamp(),
+                    inv.how,
+                    inv.problem
+                        .map(|p| format!(" problem:{p}"))
+                        .unwrap_or_default()
+                ),
+            );
+            let _ = bus.send(inv.event);
+        }
+        Err(err) => {
+            tracing::error!("cannot escalate incident {incident}: {err}");
+            note(
+                "alert_watcher.log",
+                &format!(
+                    "[{}] escalation of incident:{incident} failed: {err}\n",
+                    clock::log_stamp()
+                ),
+            );
+        }
+    }
+}
+
+/// A line of a container's own log that matched an `[alerts] pattern`.
+#[derive(Debug)]
+struct LogMatch {
+    container: String,
+    pattern: String,
+    /// Redacted against the container's secrets and capped.
+    line: String,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn patterns(settings: &Settings) -> Vec<(String, regex::Regex)> {
+    // Validated when the configuration was loaded.
+    settings
+        .alerts
+        .patterns
+        .iter()
+        .filter_map(|p| regex::Regex::new(p).ok().map(|r| (p.clone(), r)))
+        .collect()
+}
+
+/// Follows the log of every running watched container (as the engine's status lists them)
+/// and reports lines matching a pattern, at most one per container every 10 s.
+async fn follow_logs(
+    patterns: Vec<(String, regex::Regex)>,
+    mut status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
+    tx: tokio::sync::mpsc::Sender<LogMatch>,
+) {
+    if patterns.is_empty() {
+        return;
+    }
+    let patterns = std::sync::Arc::new(patterns);
+    let mut tasks: HashMap<String, AbortOnDrop> = HashMap::new();
+    let mut docker: Option<crate::docker::Docker> = None;
+    loop {
+        let running: Vec<(String, String)> = status
+            .borrow_and_update()
+            .containers
+            .iter()
+            .filter(|c| c.state == crate::model::RunState::Running)
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect();
+        tasks.retain(|id, t| running.iter().any(|(r, _)| r == id) && !t.0.is_finished());
+        if docker.is_none() && !running.is_empty() {
+            docker = crate::docker::Docker::connect().await.ok();
+        }
+        if let Some(d) = &docker {
+            for (id, name) in running {
+                if tasks.contains_key(&id) {
+                    continue;
+                }
+                let task = tokio::spawn(follow_one(
+                    d.clone(),
+                    id.clone(),
+                    name,
+                    patterns.clone(),
+                    tx.clone(),
+                ));
+                tasks.insert(id, AbortOnDrop(task));
             }
-            Err(err) => {
-                tracing::error!("cannot escalate incident {incident}: {err}");
-                note(
-                    "alert_watcher.log",
-                    &format!(
-                        "[{}] escalation of incident:{incident} failed: {err}\n",
-                        clock::log_stamp()
-                    ),
-                );
-            }
+        }
+        if status.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn follow_one(
+    docker: crate::docker::Docker,
+    id: String,
+    name: String,
+    patterns: std::sync::Arc<Vec<(String, regex::Regex)>>,
+    tx: tokio::sync::mpsc::Sender<LogMatch>,
+) {
+    use futures_util::StreamExt;
+    let cid = crate::model::ContainerId(id);
+    let redactor = match docker.inspect(&cid).await {
+        Ok(info) => crate::redact::Redactor::from_env(&info.env),
+        Err(_) => return,
+    };
+    let mut last: Option<Instant> = None;
+    let mut lines = docker.follow_logs(&cid);
+    while let Some(Ok(line)) = lines.next().await {
+        let Some((pattern, _)) = patterns.iter().find(|(_, r)| r.is_match(&line)) else {
+            continue;
+        };
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+            continue;
+        }
+        last = Some(Instant::now());
+        let line = crate::redact::cap(&redactor.redact(&line), 500);
+        let m = LogMatch {
+            container: name.clone(),
+            pattern: pattern.clone(),
+            line,
+        };
+        if tx.send(m).await.is_err() {
+            return;
         }
     }
 }

@@ -184,10 +184,21 @@ pub async fn run_engine(
         .events
         .get_or_insert_with(|| tokio::sync::broadcast::channel(1024).0)
         .clone();
+    let status = links
+        .status
+        .get_or_insert_with(|| {
+            tokio::sync::watch::channel(engine::StatusView::unreachable(
+                docker::endpoint(),
+                "starting".into(),
+            ))
+            .0
+        })
+        .subscribe();
     let alerts = tokio::spawn(crate::alert::run(
         settings.clone(),
         bus.subscribe(),
         bus.clone(),
+        status,
     ));
     let webhook = tokio::spawn(crate::notify::run_webhook(
         settings.notify.clone(),

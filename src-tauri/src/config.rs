@@ -248,6 +248,9 @@ pub struct Alerts {
     /// `healing_failed`, a restart loop and an OOM kill escalate at once.
     pub failure_threshold: u32,
     pub window_minutes: u64,
+    /// Regular expressions: a line of a container's own log matching one escalates the
+    /// container's open incident.
+    pub patterns: Vec<String>,
 }
 
 impl Default for Alerts {
@@ -255,6 +258,15 @@ impl Default for Alerts {
         Self {
             failure_threshold: 2,
             window_minutes: 15,
+            patterns: [
+                "CRITICAL",
+                "FATAL",
+                "container_unhealthy",
+                "healing_failed",
+                "auto_heal_failed",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -426,6 +438,30 @@ impl Settings {
         if !self.storage.postgres_url.trim().is_empty() {
             crate::mirror::parse_url(&self.storage.postgres_url)
                 .map_err(|e| ("storage", "postgres_url", e.to_string()))?;
+        }
+        let url = self.notify.webhook_url.trim();
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err((
+                "notify",
+                "webhook_url",
+                "must be an http:// or https:// URL".into(),
+            ));
+        }
+        for p in &self.alerts.patterns {
+            if let Err(e) = regex::Regex::new(p) {
+                let why = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                return Err((
+                    "alerts",
+                    "patterns",
+                    format!("`{p}` is not a valid regular expression: {why}"),
+                ));
+            }
         }
         at_least(
             "alerts",

@@ -358,6 +358,42 @@ impl Docker {
         Ok(text.lines().map(str::to_string).collect())
     }
 
+    /// The container's log from now on, line by line, until it stops or the stream breaks.
+    pub fn follow_logs(
+        &self,
+        id: &ContainerId,
+    ) -> Pin<Box<dyn Stream<Item = Result<String, DockerError>> + Send>> {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i32)
+            .unwrap_or(0);
+        let opts = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .since(since)
+            .build();
+        let this = self.clone();
+        let mut partial = String::new();
+        Box::pin(
+            self.client
+                .logs(&id.0, Some(opts))
+                .map(move |chunk| match chunk {
+                    Ok(c) => {
+                        partial.push_str(&c.to_string());
+                        let mut lines = Vec::new();
+                        while let Some(i) = partial.find('\n') {
+                            lines.push(Ok(partial[..i].to_string()));
+                            partial.drain(..=i);
+                        }
+                        futures_util::stream::iter(lines)
+                    }
+                    Err(e) => futures_util::stream::iter(vec![Err(this.err(e))]),
+                })
+                .flatten(),
+        )
+    }
+
     /// One stats sample, without waiting for a second one.
     pub async fn stats(&self, id: &ContainerId) -> Result<StatsSample, DockerError> {
         let opts = StatsOptionsBuilder::default()
