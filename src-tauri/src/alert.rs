@@ -198,6 +198,15 @@ async fn escalate_now(
     trigger: &Trigger,
     what: &str,
 ) {
+    // Escalated before (by an earlier run, or by hand): once per incident.
+    let before = Store::open(&paths::database_file())
+        .and_then(|s| s.incident(incident))
+        .ok()
+        .flatten()
+        .is_some_and(|i| i.escalated);
+    if before {
+        return;
+    }
     note(
         "alert_watcher.log",
         &format!(

@@ -263,7 +263,7 @@ impl Store {
     }
 
     /// The pattern analysis of a container over the history, in words: restarts in the last
-    /// 10 minutes, slow responses (the original system's query: an average over 1000 ms in the
+    /// 10 minutes, the same failure repeating over a day, slow responses (the original system's query: an average over 1000 ms in the
     /// last hour), memory growth toward the limit over the last hour.
     pub fn patterns(&self, container: &str) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
@@ -278,6 +278,25 @@ impl Store {
         if restarts > 0 {
             out.push(format!(
                 "restart loop: {restarts} restarts or deaths in 10 minutes"
+            ));
+        }
+        let day = crate::clock::utc_ago(std::time::Duration::from_secs(86_400));
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, details, COUNT(*) FROM monitor_incidents
+              WHERE container_name = ?1 AND timestamp > ?2
+              GROUP BY kind, details HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC LIMIT 3",
+        )?;
+        let repeated = stmt.query_map(params![container, day], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in repeated {
+            let (kind, details, n) = row?;
+            out.push(format!(
+                "repeated error signature: {n} {kind} incidents ({details}) in 24 hours"
             ));
         }
         let slow: Option<f64> = self
@@ -833,6 +852,41 @@ mod tests {
             response_time_ms: Some(cpu * 10.0),
             http_status: Some(200),
         }
+    }
+
+    #[test]
+    fn the_pattern_analysis_names_slow_responses_memory_growth_and_repeats() {
+        let mut s = Store::in_memory().unwrap();
+        let now = std::time::SystemTime::now();
+        let ago = |secs: u64| crate::clock::utc(now - std::time::Duration::from_secs(secs));
+        let mut rows = Vec::new();
+        for (i, mem) in [100.0, 140.0, 190.0, 240.0].iter().enumerate() {
+            let mut m = metric(&ago(3000 - i as u64 * 600), "api", 150.0);
+            m.mem_mb = Some(*mem);
+            m.mem_limit_mb = Some(256.0);
+            rows.push(m);
+        }
+        s.insert_metrics(&rows).unwrap();
+        for i in 0..3 {
+            s.open_incident(
+                &ago(600 + i * 60),
+                "api",
+                "abc",
+                IncidentKind::Crashed,
+                IncidentStatus::Open,
+                "exit_code:137",
+            )
+            .unwrap();
+        }
+        let p = s.patterns("api").unwrap().join("\n");
+        assert!(p.contains("slow responses: 1500 ms"), "{p}");
+        assert!(p.contains("memory growth: 100.0 MB to 240.0 MB"), "{p}");
+        assert!(p.contains("94 % of its 256 MB limit"), "{p}");
+        assert!(
+            p.contains("repeated error signature: 3 crashed incidents (exit_code:137)"),
+            "{p}"
+        );
+        assert!(s.patterns("quiet").unwrap().is_empty());
     }
 
     #[test]
