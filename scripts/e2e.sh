@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end test of the dashboard: the real app (built by `cargo build`) in a virtual X
-# display and a D-Bus session of its own, driven through tauri-driver and Debian's
-# WebKitWebDriver, against the real Docker engine. Installs tauri-driver when missing.
+# End-to-end tests of the desktop app: the real app (built by `cargo build`) in a virtual X
+# display and a D-Bus session of its own, against the real Docker engine. The dashboard is
+# driven through tauri-driver and Debian's WebKitWebDriver (installs tauri-driver when missing);
+# the desktop notifications go to dunst, and their Investigate action opens a real xterm.
 #
 # Usage: scripts/e2e.sh   (after scripts/setup.sh --test and scripts/test-image.sh; builds the app
 #        with `cargo build` unless SICKBAY_APP names a binary)
-# Artifacts (the dashboard's screenshot): $SICKBAY_ARTIFACTS, default artifacts/e2e.
+# Artifacts (screenshots, the app's output, the notifications seen on the bus):
+# $SICKBAY_ARTIFACTS, default artifacts/e2e.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +27,6 @@ export SICKBAY_ARTIFACTS="${SICKBAY_ARTIFACTS:-artifacts/e2e}"
 
 # WebKitGTK under Xvfb: no compositing, no DMA-BUF renderer, no accessibility bus.
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1 NO_AT_BRIDGE=1
-exec dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" python3 tests/e2e/dashboard.py
+for script in dashboard notifications; do
+    dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" python3 "tests/e2e/$script.py"
+done

@@ -10,3 +10,4 @@ mod llm_server;
 mod notifications;
 mod pg;
 mod postgres_mirror;
+mod stack;

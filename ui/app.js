@@ -81,6 +81,29 @@ async function loadMetrics() {
   renderStatus();
 }
 
+// ---- Stack ---------------------------------------------------------------------------------
+
+function renderStack(st) {
+  $("stack").hidden = !st.compose_file;
+  if (!st.compose_file) return;
+  $("stack-file").textContent = st.compose_file;
+  const busy = st.running !== null;
+  $("stack-start").disabled = busy;
+  $("stack-stop").disabled = busy;
+  const state = $("stack-state");
+  state.textContent = busy ? `${st.running}…` : (st.ok === true ? st.message : st.ok === false ? "Failed:" : "");
+  state.className = st.ok === false && !busy ? "error" : "muted";
+  const out = $("stack-output");
+  // While it runs: what compose prints. After a failure: the whole error.
+  const text = busy ? st.output.join("\n") : st.ok === false ? st.message : "";
+  out.textContent = text;
+  out.hidden = text === "";
+  out.scrollTop = out.scrollHeight;
+}
+
+$("stack-start").addEventListener("click", () => call("stack_run", { start: true }).catch(showError));
+$("stack-stop").addEventListener("click", () => call("stack_run", { start: false }).catch(showError));
+
 // ---- Incidents -----------------------------------------------------------------------------
 
 function timeline(events) {
@@ -179,6 +202,8 @@ async function start() {
     if (row.incident_id !== null || row.event.startsWith("monitoring_")) refreshIncidents();
     if (row.event.startsWith("container_") && row.event !== "container_unhealthy") refreshMetrics();
   });
+  await on("stack", renderStack);
+  renderStack(await call("stack"));
   status = await call("status");
   renderStatus();
   await Promise.all([loadIncidents(), loadSettings(), loadMetrics()]);

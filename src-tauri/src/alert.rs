@@ -66,7 +66,7 @@ impl AlertWatcher {
             "healing_failed" => Some(Trigger::HealingFailed),
             "restart_loop" => Some(Trigger::RestartLoop),
             "container_oom_killed" => Some(Trigger::OomKilled),
-            "container_restarted" => {
+            "container_restarted" | "container_recreated" | "container_rebuilt" => {
                 self.restarted.insert(container.clone());
                 None
             }

@@ -59,6 +59,10 @@ pub enum Command {
         /// The incident's id (`sickbay incidents` lists them).
         incident_id: i64,
     },
+    /// Starts the compose stack of `[stack] compose_file` (`up -d`).
+    Up,
+    /// Stops the compose stack (`stop`: nothing is removed, no volume, no container).
+    Down,
     /// Claude Code's PreToolUse hook: reads the tool call as JSON on stdin; exit 2 blocks it.
     #[command(hide = true)]
     Guard,
@@ -142,6 +146,8 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Doctor => doctor(cli),
+        Command::Up => stack(cli, crate::stack::Op::Up),
+        Command::Down => stack(cli, crate::stack::Op::Stop),
         Command::Guard => guard(),
         Command::Investigate { incident_id } => {
             let (settings, _) = load_settings(cli)?;
@@ -369,7 +375,7 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
             ),
         }),
     }
-    checks.push(match compose_command() {
+    checks.push(match crate::stack::Tool::detect() {
         Some(c) => Check {
             ok: true,
             essential: false,
@@ -384,6 +390,20 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
         },
     });
     if let Ok((settings, _)) = load_settings(cli) {
+        if let Some(project) = crate::stack::Project::from_settings(&settings.stack) {
+            let file = project.files[0].display().to_string();
+            let missing = !project.missing_files().is_empty();
+            checks.push(Check {
+                ok: !missing,
+                essential: false,
+                what: if missing {
+                    format!("the stack's compose file {file} does not exist")
+                } else {
+                    format!("stack: {file}")
+                },
+                advice: missing.then(|| "fix `[stack] compose_file`".to_string()),
+            });
+        }
         checks.push(
             match rt.block_on(crate::llm::describe(&settings.diagnosis)) {
                 Ok(what) => Check {
@@ -518,22 +538,51 @@ fn writable(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_file(probe)
 }
 
-/// The compose command this machine has: the plugin (`docker compose`) or the old binary.
-pub fn compose_command() -> Option<String> {
-    let works = |cmd: &str, args: &[&str]| {
-        std::process::Command::new(cmd)
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    if let Some(v) = works("docker", &["compose", "version", "--short"]) {
-        return Some(format!("docker compose {v}"));
+/// `sickbay up` / `sickbay down`: runs compose on the configured stack, printing what
+/// compose prints as it goes.
+fn stack(cli: &Cli, op: crate::stack::Op) -> Result<(), Failure> {
+    use crate::stack::{self, ComposeError};
+    let (settings, _) = load_settings(cli)?;
+    let (tool, project) = stack::configured(&settings.stack).map_err(|e| Failure {
+        code: if matches!(e, ComposeError::NotConfigured) {
+            2
+        } else {
+            1
+        },
+        error: e.into(),
+    })?;
+    let files: Vec<String> = project
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    eprintln!("{}: {} (with {tool})", op.doing(), files.join(", "));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let result = runtime()?.block_on(async {
+        let run = stack::run(tool, &project, &op, Some(tx));
+        tokio::pin!(run);
+        let result = loop {
+            tokio::select! {
+                Some(line) = rx.recv() => eprintln!("  {line}"),
+                r = &mut run => break r,
+            }
+        };
+        while let Ok(line) = rx.try_recv() {
+            eprintln!("  {line}");
+        }
+        result
+    });
+    match result {
+        Ok(()) => {
+            eprintln!("{}: done", op.doing());
+            Ok(())
+        }
+        // Its output is on the screen already.
+        Err(ComposeError::Failed {
+            command, status, ..
+        }) => Err(anyhow::anyhow!("`{command}` failed ({status}); its output is above").into()),
+        Err(e) => Err(e.into()),
     }
-    works("docker-compose", &["version", "--short"]).map(|v| format!("docker-compose {v}"))
 }
 
 /// The PreToolUse hook: exit 0 lets the tool call through, exit 2 blocks it with the reason on

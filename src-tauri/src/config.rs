@@ -22,6 +22,7 @@ pub struct Settings {
     pub escalation: Escalation,
     pub alerts: Alerts,
     pub notify: Notify,
+    pub stack: Stack,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,6 +74,9 @@ pub struct Heal {
     pub verify_seconds: u64,
     /// Restart containers that exited with a non-zero code and have no restart policy.
     pub restart_crashed: bool,
+    /// The ladder's rungs after the cache clear, for every container (a container's
+    /// `sickbay.heal` label wins). `recreate` and `rebuild` apply to compose services only.
+    pub steps: Vec<Step>,
 }
 
 impl Default for Heal {
@@ -87,6 +91,7 @@ impl Default for Heal {
             stop_timeout_seconds: 10,
             verify_seconds: 60,
             restart_crashed: true,
+            steps: vec![Step::Restart],
         }
     }
 }
@@ -218,6 +223,8 @@ pub enum WebhookFormat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Notify {
+    /// Desktop notifications from the tray app.
+    pub desktop: bool,
     /// Where notifications are posted (no desktop needed). Empty: none.
     pub webhook_url: String,
     pub webhook_format: WebhookFormat,
@@ -232,6 +239,7 @@ pub struct Notify {
 impl Default for Notify {
     fn default() -> Self {
         Self {
+            desktop: true,
             webhook_url: String::new(),
             webhook_format: WebhookFormat::Json,
             on_heal: false,
@@ -279,6 +287,49 @@ impl Default for Escalation {
             terminal: "auto".into(),
             workdir: String::new(),
         }
+    }
+}
+
+/// The compose stack the tray's "Start stack" / "Stop stack" and `sickbay up` / `down` run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Stack {
+    /// The compose file; relative to the configuration file's folder. Empty: no stack.
+    pub compose_file: String,
+    /// Compose's project name (`-p`). Empty: Compose's own default (the file's folder name).
+    pub project_name: String,
+}
+
+/// A rung of the heal ladder after the cache clear, in the ladder's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// `docker restart`, with backoff, up to `max_attempts` per window.
+    Restart,
+    /// Compose: `up -d --force-recreate --no-deps <service>`, once per window.
+    Recreate,
+    /// Compose: `build <service>`, then recreate, once per window.
+    Rebuild,
+}
+
+impl Step {
+    pub const ALL: [Step; 3] = [Step::Restart, Step::Recreate, Step::Rebuild];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Restart => "restart",
+            Self::Recreate => "recreate",
+            Self::Rebuild => "rebuild",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Needs the container to be a compose service.
+    pub fn needs_compose(self) -> bool {
+        self != Self::Restart
     }
 }
 
@@ -353,6 +404,14 @@ impl Settings {
                 message: e.message().trim().to_string(),
             }
         })?;
+        let mut settings = settings;
+        // A relative compose file is relative to the configuration file.
+        let compose = Path::new(&settings.stack.compose_file);
+        if compose.is_relative() && !settings.stack.compose_file.trim().is_empty() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                settings.stack.compose_file = dir.join(compose).display().to_string();
+            }
+        }
         settings
             .validate()
             .map_err(|(section, key, message)| ConfigError {
@@ -484,6 +543,43 @@ impl Settings {
                 "must be \"auto\" or a terminal's name".into(),
             ));
         }
+        let steps = &self.heal.steps;
+        if steps.is_empty() {
+            return Err((
+                "heal",
+                "steps",
+                "must name at least one step (`restart`, `recreate`, `rebuild`); to never act, \
+                 set `enabled = false`"
+                    .into(),
+            ));
+        }
+        if let Some(dup) = steps
+            .iter()
+            .enumerate()
+            .find(|(i, s)| steps[..*i].contains(s))
+        {
+            return Err((
+                "heal",
+                "steps",
+                format!("`{}` is listed twice", dup.1.as_str()),
+            ));
+        }
+        let name = &self.stack.project_name;
+        if !name.is_empty()
+            && (!name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'))
+        {
+            return Err((
+                "stack",
+                "project_name",
+                format!(
+                    "`{name}` is not a compose project name (lowercase letters, digits, `-` and \
+                     `_`, starting with a letter or digit)"
+                ),
+            ));
+        }
         self.diagnosis.validate()
     }
 }
@@ -593,6 +689,10 @@ pub struct Policy {
     pub cache_paths: Vec<String>,
     /// `sickbay.stop_timeout` or `autoheal.stop.timeout`, else the configured default.
     pub stop_timeout_seconds: u64,
+    /// `sickbay.heal=restart,recreate`, else `[heal] steps`: the rungs after the cache clear,
+    /// in the ladder's order, only those that apply (`recreate` and `rebuild` need a compose
+    /// service).
+    pub steps: Vec<Step>,
 }
 
 /// A label Sickbay could not use; the rest of the container's labels still apply.
@@ -621,7 +721,12 @@ impl Policy {
             health_url: None,
             cache_paths: Vec::new(),
             stop_timeout_seconds: heal.stop_timeout_seconds,
+            steps: Vec::new(),
         };
+        let compose = labels
+            .get("com.docker.compose.service")
+            .is_some_and(|s| !s.trim().is_empty());
+        let mut steps = heal.steps.clone();
         if let Some(v) = labels.get("sickbay.enable") {
             match parse_bool(v) {
                 Some(b) => policy.watched = b,
@@ -635,21 +740,45 @@ impl Policy {
             }
         }
         if let Some(v) = labels.get("sickbay.heal") {
-            let steps: Vec<&str> = v
+            let names: Vec<&str> = v
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .collect();
-            if steps == ["none"] {
-                policy.heal = false;
-            } else if steps.is_empty() || steps.iter().any(|s| *s != "restart") {
-                bad(
+            let parsed: Option<Vec<Step>> = names.iter().map(|n| Step::parse(n)).collect();
+            match parsed {
+                _ if names == ["none"] => policy.heal = false,
+                Some(list) if !list.is_empty() => {
+                    let unusable: Vec<&str> = list
+                        .iter()
+                        .filter(|s| s.needs_compose() && !compose)
+                        .map(|s| s.as_str())
+                        .collect();
+                    if !unusable.is_empty() {
+                        bad(
+                            "sickbay.heal",
+                            v,
+                            format!(
+                                "`{}` needs a compose service and the container has no \
+                                 `com.docker.compose.service` label",
+                                unusable.join("`, `")
+                            ),
+                        );
+                    }
+                    steps = list;
+                }
+                _ => bad(
                     "sickbay.heal",
                     v,
-                    "expected `none` or a list of heal steps (`restart`)".into(),
-                );
+                    "expected `none` or a list of heal steps (`restart`, `recreate`, `rebuild`)"
+                        .into(),
+                ),
             }
         }
+        steps.retain(|s| compose || !s.needs_compose());
+        steps.sort();
+        steps.dedup();
+        policy.steps = steps;
         if let Some(v) = labels.get("sickbay.health_url") {
             match validate_url(v) {
                 Ok(()) => policy.health_url = Some(v.trim().to_string()),
@@ -831,6 +960,82 @@ mod tests {
                 "sickbay.cache_paths"
             ]
         );
+    }
+
+    #[test]
+    fn heal_steps_come_from_the_label_else_the_config_and_need_compose() {
+        let compose = |extra: &[(&str, &str)]| -> HashMap<String, String> {
+            [("com.docker.compose.service", "web")]
+                .iter()
+                .chain(extra)
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let all = Heal {
+            steps: vec![Step::Restart, Step::Recreate, Step::Rebuild],
+            ..Heal::default()
+        };
+        // The label wins, in the ladder's order whatever order it is written in.
+        let (p, errs) = Policy::from_labels(
+            &compose(&[("sickbay.heal", "recreate, restart")]),
+            &Heal::default(),
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(p.steps, [Step::Restart, Step::Recreate]);
+        // The config's steps for every container; compose steps only for compose services.
+        assert_eq!(Policy::from_labels(&compose(&[]), &all).0.steps, all.steps);
+        assert_eq!(
+            Policy::from_labels(&HashMap::new(), &all).0.steps,
+            [Step::Restart]
+        );
+        // Asked of a container Compose did not create: said, and left out.
+        let labels = HashMap::from([("sickbay.heal".to_string(), "restart,rebuild".to_string())]);
+        let (p, errs) = Policy::from_labels(&labels, &Heal::default());
+        assert_eq!(p.steps, [Step::Restart]);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].problem.contains("compose"), "{}", errs[0]);
+        // Unknown steps: the label is reported, the config's steps apply.
+        let (p, errs) = Policy::from_labels(&compose(&[("sickbay.heal", "restart,reboot")]), &all);
+        assert_eq!(p.steps, all.steps);
+        assert!(errs[0].to_string().contains("sickbay.heal=restart,reboot"));
+        assert!(errs[0].problem.contains("`recreate`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn bad_heal_steps_and_project_names_are_refused_with_their_line() {
+        let err = parse("[heal]\nsteps = [\"restart\", \"reboot\"]\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("reboot"), "{msg}");
+        let msg = parse("[heal]\nsteps = []\n").unwrap_err().to_string();
+        assert!(msg.contains("heal.steps"), "{msg}");
+        let msg = parse("[heal]\nsteps = [\"restart\", \"restart\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("listed twice"), "{msg}");
+        let msg = parse("[stack]\ncompose_file = \"a.yml\"\nproject_name = \"My App\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 3, key `stack.project_name`"), "{msg}");
+    }
+
+    #[test]
+    fn a_relative_compose_file_is_relative_to_the_config_file() {
+        let s = Settings::parse(
+            "[stack]\ncompose_file = \"app/compose.yml\"\n",
+            Path::new("/home/u/.config/sickbay/sickbay.toml"),
+        )
+        .expect("valid");
+        assert_eq!(
+            s.stack.compose_file,
+            "/home/u/.config/sickbay/app/compose.yml"
+        );
+        let s = Settings::parse(
+            "[stack]\ncompose_file = \"/srv/compose.yml\"\n",
+            Path::new("/etc/sickbay.toml"),
+        )
+        .expect("valid");
+        assert_eq!(s.stack.compose_file, "/srv/compose.yml");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum Msg {
         id: ContainerId,
         action: HealAction,
         result: Result<(), String>,
+        /// The container that took this one's place (a compose recreate makes a new one).
+        replaced_by: Option<ContainerInfo>,
     },
 }
 
@@ -136,7 +138,27 @@ impl Tracked {
             cache_paths: !self.policy.cache_paths.is_empty(),
             has_check: self.info.has_healthcheck || self.policy.health_url.is_some(),
             restart_crashed: settings.heal.restart_crashed,
+            steps: self.policy.steps.clone(),
         }
+    }
+
+    /// Sickbay is replacing this container with a new one right now (compose recreate).
+    fn being_replaced(&self) -> bool {
+        self.heal
+            .acting()
+            .is_some_and(HealAction::replaces_container)
+    }
+
+    /// Whether `labels` are those of the same compose service as this container.
+    fn same_service(&self, labels: &HashMap<String, String>) -> bool {
+        let key = |l: &HashMap<String, String>| {
+            (
+                l.get("com.docker.compose.project").cloned(),
+                l.get("com.docker.compose.service").cloned(),
+            )
+        };
+        let mine = key(&self.info.labels);
+        mine.0.is_some() && mine.1.is_some() && mine == key(labels)
     }
 
     /// Whether a Docker event at `time_nano` was caused by Sickbay's own action.
@@ -563,9 +585,9 @@ impl Engine {
                 // Containers gone without a `destroy` we saw (missed while disconnected).
                 let gone: Vec<ContainerId> = self
                     .tracked
-                    .keys()
-                    .filter(|id| !live.contains(*id))
-                    .cloned()
+                    .iter()
+                    .filter(|(id, t)| !live.contains(*id) && !t.being_replaced())
+                    .map(|(id, _)| id.clone())
                     .collect();
                 for id in gone {
                     self.forget(&id);
@@ -581,7 +603,12 @@ impl Engine {
                     }
                 }
             }
-            Msg::ActionDone { id, action, result } => self.on_action_done(&id, action, result),
+            Msg::ActionDone {
+                id,
+                action,
+                result,
+                replaced_by,
+            } => self.on_action_done(&id, action, result, replaced_by),
         }
         self.publish();
     }
@@ -687,6 +714,10 @@ impl Engine {
 
     /// A sample from a sweep (or a single inspect): metrics, then what it says about health.
     fn on_sample(&mut self, s: Sample) -> Option<MetricRow> {
+        if self.replacement_in_progress(&s.info.id, &s.info.labels) {
+            // The new container of a recreate: it takes the old one's place when it is done.
+            return None;
+        }
         let t = self.track(s.info.clone());
         t.info = s.info;
         let cpu = match (&t.prev_stats, &s.stats) {
@@ -728,9 +759,21 @@ impl Engine {
         Some(row)
     }
 
+    /// An untracked container that is the new one of a compose recreate under way.
+    fn replacement_in_progress(&self, id: &ContainerId, labels: &HashMap<String, String>) -> bool {
+        !self.tracked.contains_key(id)
+            && self
+                .tracked
+                .values()
+                .any(|t| t.being_replaced() && t.same_service(labels))
+    }
+
     fn on_event(&mut self, ev: DockerEvent) {
         if !self.tracked.contains_key(&ev.id) {
-            if !monitor::watched(&self.settings, &ev.labels) || ev.kind == EventKind::Destroy {
+            if !monitor::watched(&self.settings, &ev.labels)
+                || ev.kind == EventKind::Destroy
+                || self.replacement_in_progress(&ev.id, &ev.labels)
+            {
                 return;
             }
             // First sight (a new container): inspect it, then it is tracked like any other.
@@ -815,6 +858,8 @@ impl Engine {
                 }
                 self.sample_soon(&id);
             }
+            // The old container of a recreate goes away; its incident goes on with the new one.
+            EventKind::Destroy if t.being_replaced() => {}
             EventKind::Destroy => self.forget(&id),
         }
     }
@@ -929,6 +974,7 @@ impl Engine {
                         id: id.clone(),
                         action,
                         result: Err("Docker is unreachable".into()),
+                        replaced_by: None,
                     });
                     return;
                 };
@@ -937,11 +983,21 @@ impl Engine {
                 let incident_id = t.incident.as_ref().map(|i| i.id);
                 let paths = t.policy.cache_paths.clone();
                 let stop_timeout = t.policy.stop_timeout_seconds;
+                let service = crate::stack::Service::of_container(&t.info.labels);
+                let service_name = service.as_ref().map(|s| s.service.clone());
                 let (event, fields) = match action {
                     HealAction::ClearCache => {
                         ("clearing_cache", format!("paths:{}", paths.join(",")))
                     }
                     HealAction::Restart => ("restarting_container", format!("attempt:{attempt}")),
+                    HealAction::Recreate => (
+                        "recreating_container",
+                        format!("service:{}", service_name.unwrap_or_default()),
+                    ),
+                    HealAction::Rebuild => (
+                        "rebuilding_container",
+                        format!("service:{}", service_name.unwrap_or_default()),
+                    ),
                 };
                 self.record(event, Some(&name), incident_id, fields);
                 if let Some(iid) = incident_id {
@@ -957,18 +1013,29 @@ impl Engine {
                 let tx = self.tx.clone();
                 let cid = id.clone();
                 tokio::spawn(async move {
+                    let mut replaced_by = None;
                     let result = match action {
                         HealAction::ClearCache => clear_cache(&docker, &cid, &paths).await,
                         HealAction::Restart => docker
                             .restart(&cid, stop_timeout)
                             .await
                             .map_err(|e| e.to_string()),
+                        HealAction::Recreate | HealAction::Rebuild => {
+                            match recreate(&docker, service, action, &name).await {
+                                Ok(info) => {
+                                    replaced_by = Some(info);
+                                    Ok(())
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
                     };
                     let _ = tx
                         .send(Msg::ActionDone {
                             id: cid,
                             action,
                             result,
+                            replaced_by,
                         })
                         .await;
                 });
@@ -1034,7 +1101,28 @@ impl Engine {
         }
     }
 
-    fn on_action_done(&mut self, id: &ContainerId, action: HealAction, result: Result<(), String>) {
+    fn on_action_done(
+        &mut self,
+        id: &ContainerId,
+        action: HealAction,
+        result: Result<(), String>,
+        replaced_by: Option<ContainerInfo>,
+    ) {
+        let mut id = id.clone();
+        let mut fields = String::new();
+        if let Some(new) = replaced_by.filter(|n| n.id != id) {
+            // The new container takes the old one's place: its incident, its heal state.
+            if let Some(mut t) = self.tracked.remove(&id) {
+                self.tracked.remove(&new.id);
+                fields = format!("new_id:{}", new.id.short());
+                id = new.id.clone();
+                t.info = new;
+                t.prev_stats = None;
+                t.last_probe = None;
+                self.tracked.insert(id.clone(), t);
+            }
+        }
+        let id = &id;
         let Some(t) = self.tracked.get_mut(id) else {
             return;
         };
@@ -1047,11 +1135,13 @@ impl Engine {
                 let event = match action {
                     HealAction::ClearCache => "cache_cleared",
                     HealAction::Restart => "container_restarted",
+                    HealAction::Recreate => "container_recreated",
+                    HealAction::Rebuild => "container_rebuilt",
                 };
                 if let Some(iid) = incident_id {
                     let _ = self.store.set_last_action_outcome(iid, "done");
                 }
-                self.record(event, Some(&name), incident_id, String::new());
+                self.record(event, Some(&name), incident_id, fields);
             }
             Err(e) => {
                 if let Some(iid) = incident_id {
@@ -1090,6 +1180,36 @@ fn signal(health: Health, probe: Option<&ProbeResult>) -> Option<Input> {
         Health::Starting => None,
         _ => Some(Input::Healthy),
     }
+}
+
+/// Recreates a compose service's container (after building its image, for `rebuild`) and
+/// returns the new container, found by the name Compose gives it again.
+async fn recreate(
+    docker: &Docker,
+    service: Option<crate::stack::Service>,
+    action: HealAction,
+    name: &str,
+) -> Result<ContainerInfo, String> {
+    use crate::stack::{self, Op, Tool};
+    let service = service.ok_or("the container is not a compose service")?;
+    let tool = Tool::cached().ok_or_else(|| stack::ComposeError::NotInstalled.to_string())?;
+    if action == HealAction::Rebuild {
+        stack::run(
+            tool,
+            &service.project,
+            &Op::Build(service.service.clone()),
+            None,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    stack::run(tool, &service.project, &Op::Recreate(service.service), None)
+        .await
+        .map_err(|e| e.to_string())?;
+    docker
+        .inspect(&ContainerId(name.to_string()))
+        .await
+        .map_err(|e| format!("the recreated container {name} cannot be found: {e}"))
 }
 
 /// Empties each cache folder inside the container, keeping the folder itself. The paths

@@ -6,14 +6,15 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::config;
+use crate::config::{self, Step};
 use crate::model::{HealAction, IncidentKind, Verdict};
 
 /// Why healing stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GiveUpReason {
-    /// Restarts within this incident did not make the container healthy.
-    RestartIneffective,
+    /// The ladder's last rung tried in this incident (a restart, a recreate, a rebuild) did
+    /// not make the container healthy.
+    Ineffective(HealAction),
     /// The container used up its restarts for the window across incidents.
     RestartLimit,
 }
@@ -21,7 +22,9 @@ pub enum GiveUpReason {
 impl GiveUpReason {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::RestartIneffective => "restart_ineffective",
+            Self::Ineffective(HealAction::Recreate) => "recreate_ineffective",
+            Self::Ineffective(HealAction::Rebuild) => "rebuild_ineffective",
+            Self::Ineffective(_) => "restart_ineffective",
             Self::RestartLimit => "restart_limit",
         }
     }
@@ -111,6 +114,9 @@ pub struct Capabilities {
     pub has_check: bool,
     /// Restart a container that crashed and has no restart policy.
     pub restart_crashed: bool,
+    /// The rungs after the cache clear (`restart`, then the compose steps `recreate` and
+    /// `rebuild`), as the container's policy allows them.
+    pub steps: Vec<Step>,
 }
 
 /// The policy's state for one container.
@@ -130,6 +136,10 @@ pub struct ContainerHeal {
     deaths: VecDeque<Instant>,
     /// A user acted after Sickbay stopped acting: a new failure starts the ladder again.
     user_reset: bool,
+    /// When each container-replacing rung (recreate, rebuild) was last used: once per window.
+    replaced: Vec<(HealAction, Instant)>,
+    /// The last rung tried in the current incident (not the cache clear).
+    last_rung: Option<HealAction>,
 }
 
 impl Default for ContainerHeal {
@@ -144,6 +154,8 @@ impl Default for ContainerHeal {
             healthy_since: None,
             deaths: VecDeque::new(),
             user_reset: false,
+            replaced: Vec::new(),
+            last_rung: None,
         }
     }
 }
@@ -232,6 +244,8 @@ impl ContainerHeal {
         {
             self.restarts.pop_front();
         }
+        self.replaced
+            .retain(|(_, t)| now.saturating_duration_since(*t) <= limits.window);
         while self
             .deaths
             .front()
@@ -259,6 +273,7 @@ impl ContainerHeal {
         self.incident = Some(kind);
         self.attempts = 0;
         self.cache_tried = false;
+        self.last_rung = None;
         self.healthy_since = None;
         let mut out = vec![Decision::Open {
             kind,
@@ -394,6 +409,7 @@ impl ContainerHeal {
         self.incident = None;
         self.attempts = 0;
         self.cache_tried = false;
+        self.last_rung = None;
     }
 
     fn on_action_finished(
@@ -460,7 +476,8 @@ impl ContainerHeal {
         out
     }
 
-    /// Picks the next rung: the cache clear once, then restarts with backoff and a limit.
+    /// Picks the next rung: the cache clear once, then restarts with backoff and a limit,
+    /// then (opted in, compose services only) a recreate and a rebuild, once per window each.
     fn next_action(
         &mut self,
         caps: &Capabilities,
@@ -473,12 +490,21 @@ impl ContainerHeal {
             self.cache_tried = true;
             return self.act(HealAction::ClearCache, now);
         }
-        if self.restarts.len() as u32 >= limits.max_attempts {
+        let may_restart = caps.steps.contains(&Step::Restart)
+            && (self.restarts.len() as u32) < limits.max_attempts;
+        if !may_restart {
+            for (step, action) in [
+                (Step::Recreate, HealAction::Recreate),
+                (Step::Rebuild, HealAction::Rebuild),
+            ] {
+                if caps.steps.contains(&step) && !self.replaced.iter().any(|(a, _)| *a == action) {
+                    return self.act(action, now);
+                }
+            }
             self.phase = Phase::GaveUp;
-            let reason = if self.attempts > 0 {
-                GiveUpReason::RestartIneffective
-            } else {
-                GiveUpReason::RestartLimit
+            let reason = match self.last_rung {
+                Some(action) => GiveUpReason::Ineffective(action),
+                None => GiveUpReason::RestartLimit,
             };
             return vec![Decision::GaveUp(reason)];
         }
@@ -502,10 +528,17 @@ impl ContainerHeal {
     }
 
     fn act(&mut self, action: HealAction, now: Instant) -> Vec<Decision> {
-        if action == HealAction::Restart {
-            self.attempts += 1;
-            self.restarts.push_back(now);
-            self.backoff_step += 1;
+        match action {
+            HealAction::ClearCache => {}
+            HealAction::Restart => {
+                self.attempts += 1;
+                self.restarts.push_back(now);
+                self.backoff_step += 1;
+            }
+            HealAction::Recreate | HealAction::Rebuild => self.replaced.push((action, now)),
+        }
+        if action != HealAction::ClearCache {
+            self.last_rung = Some(action);
         }
         self.phase = Phase::Acting(action);
         vec![Decision::Act {
@@ -526,6 +559,14 @@ impl ContainerHeal {
     /// Sickbay is acting on the container right now (its own stop/start events are not news).
     pub fn is_acting(&self) -> bool {
         matches!(self.phase, Phase::Acting(_))
+    }
+
+    /// The action in flight, if any.
+    pub fn acting(&self) -> Option<HealAction> {
+        match self.phase {
+            Phase::Acting(a) => Some(a),
+            _ => None,
+        }
     }
 
     /// The incident under way, if any.
@@ -569,6 +610,7 @@ mod tests {
             cache_paths: false,
             has_check: true,
             restart_crashed: true,
+            steps: vec![Step::Restart],
         }
     }
 
@@ -722,7 +764,10 @@ mod tests {
             }
         }
         assert_eq!(restarts, 3, "max_attempts restarts, no more");
-        assert_eq!(gave_up, Some(GiveUpReason::RestartIneffective));
+        assert_eq!(
+            gave_up,
+            Some(GiveUpReason::Ineffective(HealAction::Restart))
+        );
         assert_eq!(s.h.verdict(), Verdict::Red);
         // Backoff: the second restart waits ~10 s after the failed verification, the third ~20 s.
         let gap2 = restart_times[2] - restart_times[1];
@@ -736,6 +781,97 @@ mod tests {
         // ...until it recovers.
         assert_eq!(s.feed(Input::Healthy), vec![Decision::Recovered]);
         assert_eq!(s.h.verdict(), Verdict::Green);
+    }
+
+    /// Runs a container that never gets well until the policy gives up; returns every
+    /// action taken, in order, and why it gave up.
+    fn until_given_up(s: &mut Sim) -> (Vec<HealAction>, Option<GiveUpReason>) {
+        let mut acts = Vec::new();
+        let mut pending = s.feed(unhealthy());
+        for _ in 0..10_000 {
+            for d in std::mem::take(&mut pending) {
+                match d {
+                    Decision::Act { action, .. } => {
+                        acts.push(action);
+                        pending.extend(s.feed(Input::ActionFinished(action, Ok(()))));
+                    }
+                    Decision::GaveUp(r) => return (acts, Some(r)),
+                    _ => {}
+                }
+            }
+            pending.extend(s.advance(5));
+        }
+        (acts, None)
+    }
+
+    #[test]
+    fn compose_steps_follow_the_restarts_once_each_then_healing_stops() {
+        let mut s = Sim::new(Capabilities {
+            steps: vec![Step::Restart, Step::Recreate, Step::Rebuild],
+            ..caps()
+        });
+        let (acts, reason) = until_given_up(&mut s);
+        use HealAction::*;
+        assert_eq!(acts, [Restart, Restart, Restart, Recreate, Rebuild]);
+        assert_eq!(reason, Some(GiveUpReason::Ineffective(Rebuild)));
+        assert_eq!(reason.map(|r| r.as_str()), Some("rebuild_ineffective"));
+        assert_eq!(s.h.attempts(), 3, "attempts count restarts");
+    }
+
+    #[test]
+    fn a_recreate_that_works_heals_the_incident() {
+        let mut s = Sim::new(Capabilities {
+            steps: vec![Step::Recreate],
+            ..caps()
+        });
+        let d = s.feed(unhealthy());
+        assert_eq!(
+            d[1],
+            Decision::Act {
+                action: HealAction::Recreate,
+                attempt: 0
+            },
+            "without `restart` in the steps, recreate is the first rung"
+        );
+        // The old container dies during the recreate: Sickbay's own doing, not a crash.
+        let death = Death {
+            exit_code: 137,
+            oom: false,
+            by_user: false,
+            restart_policy_handles: false,
+        };
+        assert!(s.feed(Input::Died(death)).is_empty());
+        assert!(s
+            .feed(Input::ActionFinished(HealAction::Recreate, Ok(())))
+            .is_empty());
+        assert_eq!(s.feed(Input::Healthy), vec![Decision::Healed]);
+        // Within the window a second incident cannot recreate again: healing stops.
+        s.advance(60);
+        let (acts, reason) = until_given_up(&mut s);
+        assert!(acts.is_empty(), "{acts:?}");
+        assert_eq!(reason, Some(GiveUpReason::RestartLimit));
+        // After the window it may.
+        assert_eq!(s.feed(Input::Healthy), vec![Decision::Recovered]);
+        s.advance(16 * 60);
+        let (acts, _) = until_given_up(&mut s);
+        assert_eq!(acts, [HealAction::Recreate]);
+    }
+
+    #[test]
+    fn compose_steps_run_when_restarts_are_used_up_by_earlier_incidents() {
+        let mut s = Sim::new(Capabilities {
+            steps: vec![Step::Restart, Step::Recreate],
+            ..caps()
+        });
+        for _ in 0..3 {
+            s.h.remember_restart(s.now);
+        }
+        let (acts, reason) = until_given_up(&mut s);
+        assert_eq!(acts, [HealAction::Recreate]);
+        assert_eq!(
+            reason,
+            Some(GiveUpReason::Ineffective(HealAction::Recreate))
+        );
     }
 
     #[test]
@@ -806,7 +942,9 @@ mod tests {
         let d = s.advance(61);
         assert_eq!(
             d.last(),
-            Some(&Decision::GaveUp(GiveUpReason::RestartIneffective))
+            Some(&Decision::GaveUp(GiveUpReason::Ineffective(
+                HealAction::Restart
+            )))
         );
         assert!(s.feed(unhealthy()).is_empty());
         assert!(s.feed(Input::UserActed).is_empty());

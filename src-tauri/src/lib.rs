@@ -21,6 +21,7 @@ pub mod notify;
 pub mod paths;
 pub mod probe;
 pub mod redact;
+pub mod stack;
 pub mod store;
 pub mod telemetry;
 pub mod terminal;

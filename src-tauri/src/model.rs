@@ -225,6 +225,10 @@ impl IncidentStatus {
 pub enum HealAction {
     ClearCache,
     Restart,
+    /// A compose service's container replaced by a new one (`up -d --force-recreate`).
+    Recreate,
+    /// A compose service's image built again, then its container recreated.
+    Rebuild,
 }
 
 impl HealAction {
@@ -232,7 +236,14 @@ impl HealAction {
         match self {
             Self::ClearCache => "clear_cache",
             Self::Restart => "restart",
+            Self::Recreate => "recreate",
+            Self::Rebuild => "rebuild",
         }
+    }
+
+    /// The container is replaced by a new one (a new id): Compose recreates it.
+    pub fn replaces_container(self) -> bool {
+        matches!(self, Self::Recreate | Self::Rebuild)
     }
 }
 

@@ -54,6 +54,16 @@ pub struct Message {
     pub failure: bool,
 }
 
+impl Message {
+    /// The incident an "Investigate" action opens: the first failure's.
+    pub fn incident_to_investigate(&self) -> Option<i64> {
+        self.notes
+            .iter()
+            .filter(|n| n.kind != Kind::Healed)
+            .find_map(|n| n.incident_id)
+    }
+}
+
 pub struct Coalescer {
     window: Duration,
     quiet: Duration,
@@ -222,9 +232,44 @@ pub fn webhook_payload(
     }
 }
 
+/// Coalesces the engine's events into [`Message`]s and hands each to `send`, until the bus
+/// closes. Every channel (webhook, desktop) runs on this.
+pub async fn coalesce<F, Fut>(
+    settings: &Notify,
+    mut events: broadcast::Receiver<EventRow>,
+    mut send: F,
+) where
+    F: FnMut(Message) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut c = Coalescer::new(
+        Duration::from_secs(settings.coalesce_seconds),
+        Duration::from_secs(settings.quiet_minutes * 60),
+        settings.on_heal,
+    );
+    loop {
+        let due = c.due();
+        let event = tokio::select! {
+            e = events.recv() => Some(e),
+            _ = sleep_until(due) => None,
+        };
+        match event {
+            Some(Ok(e)) => c.push(&e, Instant::now()),
+            Some(Err(broadcast::error::RecvError::Lagged(n))) => {
+                tracing::warn!("notifications missed {n} events");
+            }
+            Some(Err(broadcast::error::RecvError::Closed)) => return,
+            None => {}
+        }
+        if let Some(m) = c.flush(Instant::now()) {
+            send(m).await;
+        }
+    }
+}
+
 /// Posts the coalesced notifications of the engine's events to the webhook until the bus
 /// closes. Failures are logged, never fatal.
-pub async fn run_webhook(settings: Notify, mut events: broadcast::Receiver<EventRow>) {
+pub async fn run_webhook(settings: Notify, events: broadcast::Receiver<EventRow>) {
     let url = settings.webhook_url.trim().to_string();
     if url.is_empty() {
         return;
@@ -240,38 +285,21 @@ pub async fn run_webhook(settings: Notify, mut events: broadcast::Receiver<Event
         }
     };
     let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let mut c = Coalescer::new(
-        Duration::from_secs(settings.coalesce_seconds),
-        Duration::from_secs(settings.quiet_minutes * 60),
-        settings.on_heal,
-    );
-    loop {
-        let due = c.due();
-        let event = tokio::select! {
-            e = events.recv() => Some(e),
-            _ = sleep_until(due) => None,
-        };
-        match event {
-            Some(Ok(e)) => c.push(&e, Instant::now()),
-            Some(Err(broadcast::error::RecvError::Lagged(n))) => {
-                tracing::warn!("webhook notifications missed {n} events");
-            }
-            Some(Err(broadcast::error::RecvError::Closed)) => return,
-            None => {}
+    coalesce(&settings, events, |m| {
+        let (body, headers) = webhook_payload(settings.webhook_format, &m, &host);
+        let mut req = client.post(&url).body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
         }
-        if let Some(m) = c.flush(Instant::now()) {
-            let (body, headers) = webhook_payload(settings.webhook_format, &m, &host);
-            let mut req = client.post(&url).body(body);
-            for (k, v) in headers {
-                req = req.header(k, v);
-            }
+        async move {
             match req.send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => tracing::warn!("the webhook answered {} to a notification", r.status()),
                 Err(e) => tracing::warn!("cannot post a notification to the webhook: {e}"),
             }
         }
-    }
+    })
+    .await
 }
 
 async fn sleep_until(t: Option<Instant>) {
@@ -341,6 +369,21 @@ mod tests {
             c.flush(t + Duration::from_secs(701)).is_some(),
             "after the quiet period"
         );
+    }
+
+    #[test]
+    fn investigate_opens_the_first_failures_incident_and_a_heal_has_none() {
+        let t = Instant::now();
+        let mut c = Coalescer::new(Duration::ZERO, Duration::ZERO, true);
+        c.push(&ev("container_unhealthy", "web", Some(4)), t);
+        c.push(&ev("container_died", "db", Some(5)), t);
+        let m = c.flush(t).expect("a message");
+        assert!(m.failure);
+        assert_eq!(m.incident_to_investigate(), Some(4));
+        c.push(&ev("container_healthy", "web", Some(4)), t);
+        let m = c.flush(t).expect("a message");
+        assert!(!m.failure);
+        assert_eq!(m.incident_to_investigate(), None);
     }
 
     #[test]

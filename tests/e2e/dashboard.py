@@ -12,24 +12,19 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 
-APP = os.path.abspath(os.environ["SICKBAY_APP"])
-ARTIFACTS = os.path.abspath(os.environ.get("SICKBAY_ARTIFACTS", "artifacts/e2e"))
-IMAGE = os.environ.get("SICKBAY_TEST_IMAGE", "sickbay-test:latest")
+from common import APP, ARTIFACTS, IMAGE, app_env, docker, logger, wait_for
+
 RUN = secrets.token_hex(4)
+log = logger("e2e")
 LABEL = f"sbt.e2e={RUN}"
 
 
-def log(msg):
-    print(f"e2e: {msg}", file=sys.stderr, flush=True)
 
 
-def docker(*args):
-    return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def free_port():
@@ -85,26 +80,29 @@ class WebDriver:
                 log(f"closing the session: {e}")
 
 
-def wait_for(what, check, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def main():
     os.makedirs(ARTIFACTS, exist_ok=True)
     home = tempfile.mkdtemp(prefix="sbt-e2e-")
     config = os.path.join(home, "sickbay.toml")
+    compose = os.path.join(home, "compose.yml")
+    project = f"sbte2e{RUN}"
+    with open(compose, "w") as f:
+        f.write(f"""version: "2.4"
+services:
+  app:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    stop_grace_period: 1s
+    labels:
+      sbt.e2e: "{RUN}"
+      sbt.test: "1"
+""")
     with open(config, "w") as f:
-        f.write(f'[monitoring]\ninterval_seconds = 2\nlabel_selector = ["{LABEL}"]\n')
-    env = dict(os.environ, SICKBAY_CONFIG=config, SICKBAY_DATA_DIR=os.path.join(home, "data"),
-               HOME=home, XDG_CONFIG_HOME=os.path.join(home, "config"),
-               XDG_DATA_HOME=os.path.join(home, "share"), XDG_CACHE_HOME=os.path.join(home, "cache"))
+        f.write(f'[monitoring]\ninterval_seconds = 2\nlabel_selector = ["{LABEL}"]\n'
+                f'[stack]\ncompose_file = "compose.yml"\nproject_name = "{project}"\n')
+    env = app_env(home, config)
     ok, sick = f"sbt-e2e-{RUN}-ok", f"sbt-e2e-{RUN}-sick"
     made = []
     app_log = open(os.path.join(ARTIFACTS, "app.log"), "w")
@@ -166,6 +164,21 @@ def main():
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard-settings.png"))
         log("settings: ok")
 
+        # One click starts the compose stack (`up -d`), one stops it (`stop`: nothing removed).
+        wd.script("document.querySelector('nav button[data-tab=containers]').click()")
+        assert wd.script("return document.getElementById('stack-file').textContent") == compose
+        stack_state = "return document.getElementById('stack-state').textContent"
+        wd.script("document.getElementById('stack-start').click()")
+        wait_for("the stack started", lambda: "done" in wd.script(stack_state), 60)
+        app_c = docker("ps", "-a", "--filter", f"label=com.docker.compose.project={project}", "--format", "{{.Names}}")
+        assert docker("inspect", "-f", "{{.State.Status}}", app_c) == "running"
+        wait_for("the stack's container in the dashboard", lambda: app_c in wd.script(rows), 30)
+        log(f"start stack: {wd.script(stack_state)!r}")
+        wd.script("document.getElementById('stack-stop').click()")
+        wait_for("the stack stopped", lambda: "Stopping stack: done" in wd.script(stack_state), 60)
+        assert docker("inspect", "-f", "{{.State.Status}}", app_c) == "exited", "stopped, not removed"
+        log(f"stop stack: {wd.script(stack_state)!r}")
+
         wd.script("document.querySelector('nav button[data-tab=incidents]').click()")
         time.sleep(0.5)
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard-incidents.png"))
@@ -185,6 +198,10 @@ def main():
             driver_proc.wait(timeout=10)
         for name in made:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        for tool in (["docker", "compose"], ["docker-compose"]):
+            r = subprocess.run([*tool, "-p", project, "-f", compose, "down", "-t", "1"], capture_output=True)
+            if r.returncode == 0:
+                break
 
 
 def _listening(port):

@@ -8,6 +8,7 @@ use super::commands::Shared;
 use super::tray::Action;
 use super::Quit;
 use crate::engine::Control;
+use crate::stack::{self, Op};
 
 /// The dashboard window's label (the capability file names it).
 pub const DASHBOARD: &str = "dashboard";
@@ -26,16 +27,81 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, action: Action) {
                 tracing::warn!("cannot reach the monitor: {e}");
             }
         }
-        Action::StartStack | Action::StopStack => {
-            tracing::warn!("no stack configured ([stack] compose_file)");
+        Action::StartStack | Action::StopStack | Action::StopStackAndQuit => {
+            let (op, quit) = match action {
+                Action::StartStack => (Op::Up, false),
+                Action::StopStack => (Op::Stop, false),
+                _ => (Op::Stop, true),
+            };
+            if let Err(e) = run_stack(app, op, quit) {
+                tracing::warn!("{e}");
+            }
         }
         Action::Investigate(id) => {
             if let Err(e) = investigate(id) {
                 tracing::error!("cannot open the investigation of incident {id}: {e}");
             }
         }
-        Action::Quit | Action::StopStackAndQuit => app.state::<Quit>().quit(app),
+        Action::Quit => app.state::<Quit>().quit(app),
     }
+}
+
+/// Runs compose on the configured stack in the background: its progress goes to the shared
+/// [`stack::StackStatus`] (the tray's status line, the dashboard), a failure also to a
+/// notification. `quit` quits the app once it is done (whatever the outcome: the user asked
+/// to quit). Refused while another run is under way.
+pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(), String> {
+    let shared = app.state::<Shared>();
+    let (tool, project) = match stack::configured(&shared.settings.stack) {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.to_string();
+            shared.stack.send_modify(|s| s.finish(&op, &Err(e)));
+            if quit {
+                app.state::<Quit>().quit(app);
+            }
+            return Err(msg);
+        }
+    };
+    let mut began = false;
+    shared.stack.send_if_modified(|s| {
+        began = s.begin(&op);
+        began
+    });
+    if !began {
+        return Err("the stack is already being started or stopped".into());
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let run = stack::run(tool, &project, &op, Some(tx));
+        tokio::pin!(run);
+        let shared = app.state::<Shared>();
+        let result = loop {
+            tokio::select! {
+                Some(line) = rx.recv() => shared.stack.send_modify(|s| s.line(line)),
+                r = &mut run => break r,
+            }
+        };
+        while let Ok(line) = rx.try_recv() {
+            shared.stack.send_modify(|s| s.line(line));
+        }
+        match &result {
+            Ok(()) => tracing::info!("{}: done", op.doing()),
+            Err(e) => {
+                tracing::error!("{} failed: {e}", op.doing());
+                super::notifications::plain(
+                    format!("Sickbay: {} failed", op.doing()),
+                    e.to_string(),
+                );
+            }
+        }
+        shared.stack.send_modify(|s| s.finish(&op, &result));
+        if quit {
+            app.state::<Quit>().quit(&app);
+        }
+    });
+    Ok(())
 }
 
 /// Shows the dashboard, creating its window if there is none. Closing the window destroys

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{ConfigSource, Settings};
 use crate::engine::{Control, StatusView};
 use crate::model::Incident;
+use crate::stack::{Op, StackStatus};
 use crate::store::{EventRow, MetricRow, Store};
 use crate::{clock, paths};
 
@@ -34,6 +35,8 @@ pub struct Shared {
     /// Where `source`'s path came from (`--config`, `SICKBAY_CONFIG` or the default).
     pub config_origin: Origin,
     pub control: mpsc::Sender<Control>,
+    /// The one-click stack's progress and last outcome.
+    pub stack: watch::Sender<StackStatus>,
 }
 
 /// An incident with its timeline: what happened and what was tried.
@@ -204,6 +207,18 @@ pub fn investigate(incident: i64) -> CmdResult<()> {
 }
 
 #[tauri::command]
+pub fn stack(shared: State<'_, Shared>) -> StackStatus {
+    shared.stack.borrow().clone()
+}
+
+/// Starts (`up -d`) or stops (`stop`) the stack; progress comes as `stack` events.
+#[tauri::command]
+pub fn stack_run<R: Runtime>(app: tauri::AppHandle<R>, start: bool) -> CmdResult<()> {
+    let op = if start { Op::Up } else { Op::Stop };
+    super::actions::run_stack(&app, op, false)
+}
+
+#[tauri::command]
 pub fn autostart<R: Runtime>(app: tauri::AppHandle<R>) -> CmdResult<bool> {
     super::actions::autostart(&app)
 }
@@ -222,6 +237,8 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         settings,
         set_paused,
         investigate,
+        stack,
+        stack_run,
         autostart,
         set_autostart
     ]
@@ -256,6 +273,7 @@ mod tests {
     fn fixture(store: Store, source: ConfigSource, settings: Settings) -> Fixture {
         let (control_tx, control_rx) = mpsc::channel(4);
         let (status_tx, status_rx) = watch::channel(StatusView::new("unix:///d".into(), vec![]));
+        let settings_stack = settings.stack.clone();
         let shared = Shared {
             store: Mutex::new(store),
             status: status_rx,
@@ -263,6 +281,7 @@ mod tests {
             source,
             config_origin: Origin::CommandLine,
             control: control_tx,
+            stack: watch::channel(StackStatus::new(&settings_stack)).0,
         };
         let app = mock_builder()
             .manage(shared)

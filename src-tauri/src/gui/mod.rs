@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod commands;
+pub mod notifications;
 pub mod tray;
 
 use std::sync::Mutex;
@@ -17,6 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::cli::{self, Cli, Failure};
 use crate::engine::{self, StatusView};
 use crate::model::{Incident, Verdict};
+use crate::stack::StackStatus;
 use crate::store::{EventRow, Store};
 use crate::{docker, paths, telemetry};
 use commands::Shared;
@@ -26,6 +28,8 @@ use tray::{Action, Changes, StackState, TrayInput, TrayModel};
 pub const STATUS_EVENT: &str = "status";
 /// The Tauri event carrying every recorded event (an [`EventRow`]).
 pub const RECORD_EVENT: &str = "event";
+/// The Tauri event carrying the one-click stack's progress (a [`StackStatus`]).
+pub const STACK_EVENT: &str = "stack";
 
 fn icon(verdict: Verdict) -> tauri::Result<Image<'static>> {
     let bytes: &'static [u8] = match verdict {
@@ -64,7 +68,10 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (events_tx, _) = broadcast::channel::<EventRow>(256);
     let (control_tx, control_rx) = mpsc::channel(8);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (stack_tx, _) = watch::channel(StackStatus::new(&settings.stack));
+    let notify_settings = settings.notify.clone();
     let shared = Shared {
+        stack: stack_tx,
         store: Mutex::new(Store::open(&db)?),
         status: status_rx,
         settings: settings.clone(),
@@ -120,6 +127,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             let handle = app.handle().clone();
             let events = events_tx.subscribe();
             tauri::async_runtime::spawn(render(handle, tray, menu, events));
+            tauri::async_runtime::spawn(notifications::run(notify_settings, events_tx.subscribe()));
             if open_at_start {
                 actions::open_dashboard(app.handle());
             }
@@ -285,12 +293,20 @@ async fn render<R: Runtime>(
     mut events: broadcast::Receiver<EventRow>,
 ) {
     let mut status_rx = app.state::<Shared>().status.clone();
+    let mut stack_rx = app.state::<Shared>().stack.subscribe();
     let max_attempts = app.state::<Shared>().settings.heal.max_attempts;
-    let stack = StackState::default();
     let mut incidents = recent_incidents(&app);
     let mut shown: Option<TrayModel> = None;
     loop {
         let status = status_rx.borrow_and_update().clone();
+        let stack = {
+            let s = stack_rx.borrow_and_update();
+            StackState {
+                configured: s.compose_file.is_some(),
+                progress: s.tray_line(),
+                failed: s.failure_line(),
+            }
+        };
         let model = TrayModel::compute(&TrayInput {
             status: &status,
             incidents: &incidents,
@@ -309,6 +325,12 @@ async fn render<R: Runtime>(
                     break;
                 }
                 let _ = app.emit(STATUS_EVENT, &*status_rx.borrow());
+            }
+            r = stack_rx.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let _ = app.emit(STACK_EVENT, &*stack_rx.borrow());
             }
             r = events.recv() => match r {
                 Ok(row) => {

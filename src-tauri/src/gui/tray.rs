@@ -56,6 +56,8 @@ pub struct StackState {
     pub configured: bool,
     /// A line of progress while `up` / `stop` runs ("Starting stack: web").
     pub progress: Option<String>,
+    /// The last run failed: its first line (the dashboard has the whole error).
+    pub failed: Option<String>,
 }
 
 /// Everything the tray model is computed from.
@@ -125,6 +127,8 @@ impl TrayModel {
                 .collect();
             let running = v.containers.iter().filter(|c| c.verdict.is_some()).count();
             match troubled.len() {
+                // Containers in trouble come first; then a failed start or stop of the stack.
+                0 if input.stack.failed.is_some() => input.stack.failed.clone().unwrap_or_default(),
                 0 if running == 0 => "No containers running".to_string(),
                 0 if running == 1 => "1 container healthy".to_string(),
                 0 => format!("{running} containers healthy"),
@@ -342,11 +346,17 @@ mod tests {
         let v = StatusView::new("unix:///d".into(), vec![]);
         let idle = StackState {
             configured: true,
-            progress: None,
+            ..StackState::default()
         };
         let busy = StackState {
             configured: true,
             progress: Some("Starting stack: web".into()),
+            failed: None,
+        };
+        let failed = StackState {
+            configured: true,
+            progress: None,
+            failed: Some("Starting stack failed: port 80 is taken".into()),
         };
         let input = |stack| TrayInput {
             status: &v,
@@ -360,6 +370,9 @@ mod tests {
         let m = TrayModel::compute(&input(&busy));
         assert!(!m.stack_enabled);
         assert_eq!(m.status_line, "Starting stack: web");
+        let m = TrayModel::compute(&input(&failed));
+        assert!(m.stack_enabled, "a failed start can be tried again");
+        assert_eq!(m.status_line, "Starting stack failed: port 80 is taken");
         // Without a compose file there is nothing to start.
         assert!(!TrayModel::from_status(&v).stack_enabled);
     }

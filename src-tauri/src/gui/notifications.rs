@@ -1,0 +1,159 @@
+//! Desktop notifications (notify-rust): the engine's events, coalesced like every other
+//! channel ([`notify::coalesce`]) and shown only after they are in the history. A failure's
+//! notification carries an "Investigate" action where the notification server advertises
+//! actions (Linux servers such as GNOME's, KDE's or dunst); invoking it opens the
+//! investigation of its incident. Elsewhere the tray's "Recent alerts" is the way.
+
+use tokio::sync::broadcast;
+
+use crate::config::Notify;
+use crate::notify::{self, Message};
+use crate::store::EventRow;
+
+/// The action's id, as the notification server reports it back.
+#[cfg(all(unix, not(target_os = "macos")))]
+const INVESTIGATE: &str = "investigate";
+/// The id of a click on the notification's body (freedesktop's convention).
+#[cfg(all(unix, not(target_os = "macos")))]
+const DEFAULT: &str = "default";
+
+/// Shows the coalesced notifications until the event bus closes.
+pub async fn run(settings: Notify, events: broadcast::Receiver<EventRow>) {
+    if !settings.desktop {
+        return;
+    }
+    notify::coalesce(&settings, events, |m| {
+        show(m);
+        std::future::ready(())
+    })
+    .await
+}
+
+/// Shows one message, from a thread of its own: talking to the notification server blocks,
+/// and waiting for the user's click blocks until the notification is closed.
+fn show(m: Message) {
+    let investigate = m.failure.then(|| m.incident_to_investigate()).flatten();
+    let spawned = std::thread::Builder::new()
+        .name("notification".into())
+        .spawn(move || {
+            if let Err(e) = deliver(&m.title, &m.text, m.failure, investigate) {
+                tracing::warn!("cannot show a desktop notification: {e}");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot show a desktop notification: {e}");
+    }
+}
+
+/// A plain notification (the stack's start or stop failed, ...), without an action.
+pub fn plain(title: String, text: String) {
+    let _ = std::thread::Builder::new()
+        .name("notification".into())
+        .spawn(move || {
+            if let Err(e) = deliver(&title, &text, true, None) {
+                tracing::warn!("cannot show a desktop notification: {e}");
+            }
+        });
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn deliver(
+    title: &str,
+    text: &str,
+    failure: bool,
+    investigate: Option<i64>,
+) -> Result<(), notify_rust::error::Error> {
+    use notify_rust::{Notification, Urgency};
+    let mut n = Notification::new();
+    n.appname("Sickbay")
+        .summary(title)
+        .body(&body_text(text))
+        .icon(if failure {
+            "dialog-warning"
+        } else {
+            "dialog-information"
+        })
+        .urgency(if failure {
+            Urgency::Critical
+        } else {
+            Urgency::Normal
+        });
+    let actions = investigate.filter(|_| server_has_actions());
+    if actions.is_some() {
+        // `default` is a click on the notification itself, where the server supports it.
+        n.action(DEFAULT, "Investigate");
+        n.action(INVESTIGATE, "Investigate");
+    }
+    let handle = n.show()?;
+    if let Some(incident) = actions {
+        // Blocks until the user acts or the notification closes.
+        handle.wait_for_action(|action| {
+            if action == INVESTIGATE || action == DEFAULT {
+                tracing::info!("notification: investigate incident {incident}");
+                if let Err(e) = super::actions::investigate(incident) {
+                    tracing::error!("cannot open the investigation of incident {incident}: {e}");
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn deliver(
+    title: &str,
+    text: &str,
+    _failure: bool,
+    _investigate: Option<i64>,
+) -> Result<(), notify_rust::error::Error> {
+    // macOS and Windows: a notification without actions (notify-rust cannot report the click
+    // back there); the tray's "Recent alerts" opens the investigation.
+    notify_rust::Notification::new()
+        .appname("Sickbay")
+        .summary(title)
+        .body(&body_text(text))
+        .show()
+        .map(|_| ())
+}
+
+/// Whether the notification server shows action buttons (asked each time: the server may
+/// change during a session).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn server_has_actions() -> bool {
+    notify_rust::get_capabilities().is_ok_and(|caps| caps.iter().any(|c| c == "actions"))
+}
+
+/// Notification servers show a few lines: the text is cut, never the title.
+fn body_text(text: &str) -> String {
+    const MAX_LINES: usize = 8;
+    const MAX_CHARS: usize = 600;
+    let mut lines: Vec<&str> = text.lines().take(MAX_LINES).collect();
+    let more = text.lines().count() > MAX_LINES;
+    if more {
+        lines.push("… (the dashboard has the rest)");
+    }
+    let joined = lines.join("\n");
+    if joined.chars().count() > MAX_CHARS {
+        let cut: String = joined.chars().take(MAX_CHARS - 1).collect();
+        format!("{cut}…")
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_text_is_cut_with_a_pointer_to_the_dashboard() {
+        let text: Vec<String> = (1..=20).map(|i| format!("line {i}")).collect();
+        let body = body_text(&text.join("\n"));
+        assert!(body.starts_with("line 1\nline 2"), "{body}");
+        assert!(!body.contains("line 9"), "{body}");
+        assert!(body.ends_with("the dashboard has the rest)"), "{body}");
+        let long = "x".repeat(5000);
+        assert_eq!(body_text(&long).chars().count(), 600);
+        assert_eq!(body_text("short"), "short");
+    }
+}

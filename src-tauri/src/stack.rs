@@ -1,0 +1,532 @@
+//! Docker Compose, run as a program: the one-click stack (`sickbay up` / `sickbay down`, the
+//! tray's "Start stack" / "Stop stack") and the heal ladder's `recreate` and `rebuild` steps.
+//! Compose is found as the plugin (`docker compose`) where it exists, else the standalone
+//! `docker-compose`. Stopping is `stop`: never `down`, never `-v`, so no container, network or
+//! volume is removed. Recreating keeps volumes (Compose carries anonymous volumes over to the
+//! new container, and named volumes are not touched).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+
+use crate::config;
+
+/// The compose program found on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tool {
+    program: String,
+    /// Arguments before compose's own (`compose` for the plugin).
+    prefix: Vec<String>,
+    pub version: String,
+}
+
+impl fmt::Display for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.command_name(), self.version)
+    }
+}
+
+impl Tool {
+    /// `docker compose` or `docker-compose`.
+    pub fn command_name(&self) -> String {
+        std::iter::once(self.program.as_str())
+            .chain(self.prefix.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Looks for the plugin, then the standalone program.
+    pub fn detect() -> Option<Tool> {
+        let version = |program: &str, args: &[&str]| {
+            std::process::Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        if let Some(v) = version("docker", &["compose", "version", "--short"]) {
+            return Some(Tool {
+                program: "docker".into(),
+                prefix: vec!["compose".into()],
+                version: v,
+            });
+        }
+        version("docker-compose", &["version", "--short"]).map(|v| Tool {
+            program: "docker-compose".into(),
+            prefix: Vec::new(),
+            version: v,
+        })
+    }
+
+    /// [`Tool::detect`], once per process.
+    pub fn cached() -> Option<&'static Tool> {
+        static TOOL: OnceLock<Option<Tool>> = OnceLock::new();
+        TOOL.get_or_init(Tool::detect).as_ref()
+    }
+}
+
+/// A compose project: its files, and optionally its name and folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub files: Vec<PathBuf>,
+    pub name: Option<String>,
+    pub dir: Option<PathBuf>,
+}
+
+/// A compose service of a running container, from the labels Compose puts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub project: Project,
+    pub service: String,
+}
+
+impl Project {
+    /// The stack of `[stack]`, when a compose file is configured.
+    pub fn from_settings(stack: &config::Stack) -> Option<Project> {
+        if stack.compose_file.trim().is_empty() {
+            return None;
+        }
+        Some(Project {
+            files: vec![PathBuf::from(&stack.compose_file)],
+            name: Some(stack.project_name.clone()).filter(|n| !n.is_empty()),
+            dir: None,
+        })
+    }
+
+    fn args(&self) -> Vec<OsString> {
+        let mut out: Vec<OsString> = Vec::new();
+        if let Some(n) = &self.name {
+            out.extend(["-p".into(), n.into()]);
+        }
+        if let Some(d) = &self.dir {
+            out.extend(["--project-directory".into(), d.into()]);
+        }
+        for f in &self.files {
+            out.extend(["-f".into(), f.into()]);
+        }
+        out
+    }
+
+    /// The files that do not exist, for an error that names them before compose runs.
+    pub fn missing_files(&self) -> Vec<&Path> {
+        self.files
+            .iter()
+            .map(PathBuf::as_path)
+            .filter(|f| !f.exists())
+            .collect()
+    }
+}
+
+impl Service {
+    /// The service a container belongs to, from `com.docker.compose.*` labels. `None` for a
+    /// container Compose did not create.
+    pub fn of_container(labels: &HashMap<String, String>) -> Option<Service> {
+        let label = |k: &str| labels.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let project = label("com.docker.compose.project")?;
+        let service = label("com.docker.compose.service")?;
+        let dir = label("com.docker.compose.project.working_dir").map(PathBuf::from);
+        // Compose v1 writes the files relative to the working folder, v2 absolute.
+        let files = label("com.docker.compose.project.config_files")
+            .map(|fs| {
+                fs.split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(|f| match &dir {
+                        Some(d) if Path::new(f).is_relative() => d.join(f),
+                        _ => PathBuf::from(f),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Service {
+            project: Project {
+                files,
+                name: Some(project.to_string()),
+                dir,
+            },
+            service: service.to_string(),
+        })
+    }
+}
+
+/// What to ask of compose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `up -d`: create and start every service.
+    Up,
+    /// `stop`: stop every service, removing nothing.
+    Stop,
+    /// `up -d --force-recreate --no-deps <service>`.
+    Recreate(String),
+    /// `build <service>`.
+    Build(String),
+}
+
+impl Op {
+    fn args(&self) -> Vec<String> {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match self {
+            Op::Up => v(&["up", "-d"]),
+            Op::Stop => v(&["stop"]),
+            Op::Recreate(s) => {
+                let mut a = v(&["up", "-d", "--force-recreate", "--no-deps"]);
+                a.push(s.clone());
+                a
+            }
+            Op::Build(s) => vec!["build".into(), s.clone()],
+        }
+    }
+
+    /// What the op is doing, for a progress line ("Starting stack").
+    pub fn doing(&self) -> String {
+        match self {
+            Op::Up => "Starting stack".into(),
+            Op::Stop => "Stopping stack".into(),
+            Op::Recreate(s) => format!("Recreating {s}"),
+            Op::Build(s) => format!("Building {s}"),
+        }
+    }
+}
+
+/// Why a compose command did not do its job. The texts are shown to the user as they are.
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    #[error(
+        "no stack is configured: set `compose_file` in the `[stack]` section of the configuration"
+    )]
+    NotConfigured,
+    #[error("Docker Compose is not installed: neither `docker compose` nor `docker-compose` was found (install the Docker Compose plugin or docker-compose)")]
+    NotInstalled,
+    #[error("the compose file {} does not exist (`[stack] compose_file`)", .0.display())]
+    MissingFile(PathBuf),
+    #[error("cannot run `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}):\n{output}")]
+    Failed {
+        command: String,
+        status: String,
+        output: String,
+    },
+}
+
+/// One line of what compose printed, as it prints it.
+pub type Progress = mpsc::UnboundedSender<String>;
+
+/// Runs `op` on `project` and waits for it. Every line compose prints goes to `progress` as
+/// it comes; a failure carries the command and everything it printed.
+pub async fn run(
+    tool: &Tool,
+    project: &Project,
+    op: &Op,
+    progress: Option<Progress>,
+) -> Result<(), ComposeError> {
+    if let Some(f) = project.missing_files().first() {
+        return Err(ComposeError::MissingFile(f.to_path_buf()));
+    }
+    let mut args: Vec<OsString> = tool.prefix.iter().map(OsString::from).collect();
+    args.extend(["--ansi".into(), "never".into()]);
+    args.extend(project.args());
+    args.extend(op.args().into_iter().map(OsString::from));
+    let command = std::iter::once(tool.program.clone())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = tokio::process::Command::new(&tool.program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ComposeError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(forward_lines(out, tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(forward_lines(err, tx.clone()));
+    }
+    drop(tx);
+    let mut output = Vec::new();
+    while let Some(line) = rx.recv().await {
+        if let Some(p) = &progress {
+            let _ = p.send(line.clone());
+        }
+        output.push(line);
+    }
+    let status = child.wait().await.map_err(|source| ComposeError::Spawn {
+        command: command.clone(),
+        source,
+    })?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(ComposeError::Failed {
+        command,
+        status: match status.code() {
+            Some(c) => format!("exit code {c}"),
+            None => "killed by a signal".into(),
+        },
+        output: output.join("\n"),
+    })
+}
+
+/// Sends each line of `r` (split on `\n` or `\r`, blank ones dropped) until it ends.
+async fn forward_lines(r: impl AsyncRead + Unpin, tx: mpsc::UnboundedSender<String>) {
+    let mut reader = BufReader::new(r);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                for part in String::from_utf8_lossy(&buf).split(['\r', '\n']) {
+                    let line = part.trim_end();
+                    if !line.trim().is_empty() && tx.send(line.to_string()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The stack of `[stack]` with the compose program, or why there is none.
+pub fn configured(stack: &config::Stack) -> Result<(&'static Tool, Project), ComposeError> {
+    let project = Project::from_settings(stack).ok_or(ComposeError::NotConfigured)?;
+    let tool = Tool::cached().ok_or(ComposeError::NotInstalled)?;
+    Ok((tool, project))
+}
+
+/// Where the one-click stack stands, for the tray and the dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StackStatus {
+    /// The compose file of `[stack]`, when one is configured.
+    pub compose_file: Option<String>,
+    /// What is running now ("Starting stack"), if anything.
+    pub running: Option<String>,
+    /// Everything compose printed in the current or last run (the last [`OUTPUT_LINES`]).
+    pub output: Vec<String>,
+    /// How the last run ended, when it has: `ok` and a line saying what was done or, on
+    /// failure, the whole error.
+    pub ok: Option<bool>,
+    pub message: Option<String>,
+}
+
+/// Lines of compose's output kept for the dashboard.
+pub const OUTPUT_LINES: usize = 2000;
+
+impl StackStatus {
+    pub fn new(stack: &config::Stack) -> Self {
+        Self {
+            compose_file: Project::from_settings(stack).map(|p| p.files[0].display().to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// Marks `op` as started, unless something runs already (then `false`).
+    pub fn begin(&mut self, op: &Op) -> bool {
+        if self.running.is_some() {
+            return false;
+        }
+        *self = Self {
+            compose_file: self.compose_file.take(),
+            running: Some(op.doing()),
+            ..Self::default()
+        };
+        true
+    }
+
+    pub fn line(&mut self, line: String) {
+        if self.output.len() >= OUTPUT_LINES {
+            self.output.remove(0);
+        }
+        self.output.push(line);
+    }
+
+    pub fn finish(&mut self, op: &Op, result: &Result<(), ComposeError>) {
+        self.running = None;
+        self.ok = Some(result.is_ok());
+        self.message = Some(match result {
+            Ok(()) => format!("{}: done", op.doing()),
+            Err(e) => format!("{} failed: {e}", op.doing()),
+        });
+    }
+
+    /// One line for the tray: the running op with compose's last line, or a failure.
+    pub fn tray_line(&self) -> Option<String> {
+        if let Some(op) = &self.running {
+            return Some(match self.output.last() {
+                Some(l) => format!("{op}: {}", shorten(l.trim(), 60)),
+                None => format!("{op}…"),
+            });
+        }
+        None
+    }
+
+    /// The first line of the last failure, for the tray (the dashboard shows it whole).
+    pub fn failure_line(&self) -> Option<String> {
+        match (self.ok, &self.message) {
+            (Some(false), Some(m)) => Some(shorten(m.lines().next().unwrap_or(m), 80)),
+            _ => None,
+        }
+    }
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max - 1).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_compose_container_names_its_service_and_files() {
+        // Compose v1 writes the files relative to the working folder.
+        let s = Service::of_container(&labels(&[
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "web"),
+            ("com.docker.compose.project.working_dir", "/src/shop"),
+            (
+                "com.docker.compose.project.config_files",
+                "docker-compose.yml,/abs/override.yml",
+            ),
+        ]))
+        .expect("a compose service");
+        assert_eq!(s.service, "web");
+        assert_eq!(s.project.name.as_deref(), Some("shop"));
+        assert_eq!(
+            s.project.files,
+            [
+                PathBuf::from("/src/shop/docker-compose.yml"),
+                PathBuf::from("/abs/override.yml")
+            ]
+        );
+        let args: Vec<String> = s
+            .project
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "-p",
+                "shop",
+                "--project-directory",
+                "/src/shop",
+                "-f",
+                "/src/shop/docker-compose.yml",
+                "-f",
+                "/abs/override.yml"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_container_compose_did_not_create_has_no_service() {
+        assert_eq!(Service::of_container(&labels(&[("app", "x")])), None);
+        assert_eq!(
+            Service::of_container(&labels(&[("com.docker.compose.project", "shop")])),
+            None
+        );
+    }
+
+    #[test]
+    fn stopping_never_removes_anything() {
+        for op in [
+            Op::Up,
+            Op::Stop,
+            Op::Recreate("web".into()),
+            Op::Build("web".into()),
+        ] {
+            let args = op.args();
+            for bad in ["down", "rm", "-v", "--volumes", "--rmi", "-V"] {
+                assert!(!args.iter().any(|a| a == bad), "{op:?} passes {bad}");
+            }
+        }
+        assert_eq!(Op::Stop.args(), ["stop"]);
+        assert_eq!(
+            Op::Recreate("db".into()).args(),
+            ["up", "-d", "--force-recreate", "--no-deps", "db"]
+        );
+    }
+
+    #[test]
+    fn the_status_follows_a_run_and_keeps_a_failure_whole() {
+        let mut st = StackStatus::new(&config::Stack {
+            compose_file: "/srv/compose.yml".into(),
+            project_name: String::new(),
+        });
+        assert_eq!(st.tray_line(), None);
+        assert!(st.begin(&Op::Up));
+        assert!(!st.begin(&Op::Stop), "one run at a time");
+        assert_eq!(st.tray_line().as_deref(), Some("Starting stack…"));
+        st.line("Creating shop_web_1 ... done".into());
+        assert_eq!(
+            st.tray_line().as_deref(),
+            Some("Starting stack: Creating shop_web_1 ... done")
+        );
+        let err = ComposeError::Failed {
+            command: "docker-compose up -d".into(),
+            status: "exit code 1".into(),
+            output: "line one\nERROR: port is already allocated".into(),
+        };
+        st.finish(&Op::Up, &Err(err));
+        assert_eq!(st.tray_line(), None);
+        let msg = st.message.clone().expect("message");
+        assert!(msg.contains("ERROR: port is already allocated"), "{msg}");
+        assert_eq!(
+            st.failure_line().as_deref(),
+            Some("Starting stack failed: `docker-compose up -d` failed (exit code 1):")
+        );
+        assert_eq!(st.compose_file.as_deref(), Some("/srv/compose.yml"));
+        // A new run starts clean.
+        assert!(st.begin(&Op::Stop));
+        assert!(st.output.is_empty() && st.ok.is_none() && st.failure_line().is_none());
+        for i in 0..OUTPUT_LINES + 5 {
+            st.line(format!("{i}"));
+        }
+        assert_eq!(st.output.len(), OUTPUT_LINES);
+        assert_eq!(st.output[0], "5");
+    }
+
+    #[test]
+    fn no_compose_file_means_no_stack() {
+        let mut s = config::Stack::default();
+        assert_eq!(Project::from_settings(&s), None);
+        s.compose_file = "/srv/app/compose.yml".into();
+        s.project_name = "app".into();
+        let p = Project::from_settings(&s).expect("configured");
+        assert_eq!(p.name.as_deref(), Some("app"));
+        assert_eq!(p.missing_files(), [Path::new("/srv/app/compose.yml")]);
+    }
+}

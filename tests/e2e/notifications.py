@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Desktop notifications end to end: the real tray app, the real Docker engine, dunst as the
+notification server on the test's own D-Bus session, xterm for the investigation.
+
+Two containers that crash together make one notification naming both (not two); it carries an
+"Investigate" action; invoking it (as a click would, through dunstctl) opens a terminal that
+starts the agent (a stand-in `claude` that records how it was launched) on the incident.
+Every Notify call is read off the bus with dbus-monitor, as the server received it.
+"""
+import os
+import re
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+
+from common import APP, ARTIFACTS, IMAGE, app_env, docker, logger, wait_for
+
+RUN = secrets.token_hex(4)
+log = logger("e2e notifications")
+LABEL = f"sbt.notify={RUN}"
+
+
+
+
+
+
+
+
+def query(db, sql, *args):
+    if not os.path.exists(db):
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return con.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:
+        return []  # tables not made yet
+    finally:
+        con.close()
+
+
+def notify_calls(text):
+    """The Notify method calls in dbus-monitor's output: (summary, body, actions) each."""
+    calls = []
+    for block in text.split("method call")[1:]:
+        if "member=Notify" not in block.split("\n", 1)[0]:
+            continue
+        # A string may span lines (a body of several); it ends where the next value starts.
+        strings = re.findall(r'^\s*string "(.*?)"\n(?=\s*(?:string|uint32|int32|array|\]|dict))',
+                             block, re.M | re.S)
+        # app_name, app_icon, summary, body, then the actions (id, label pairs), then hints.
+        actions = []
+        m = re.search(r"array \[\n(.*?)\n\s*\]", block, re.S)
+        if m:
+            actions = re.findall(r'string "(.*)"', m.group(1))
+        calls.append({"summary": strings[2] if len(strings) > 2 else "",
+                      "body": strings[3] if len(strings) > 3 else "", "actions": actions,
+                      "raw": block})
+    return calls
+
+
+def main():
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    for tool in ("dunst", "dunstctl", "dbus-monitor", "xterm"):
+        assert shutil.which(tool), f"{tool} is missing: scripts/setup.sh --test installs it"
+    home = tempfile.mkdtemp(prefix="sbt-notify-")
+    data = os.path.join(home, "data")
+    db = os.path.join(data, "sickbay.db")
+    record = os.path.join(home, "agent-record.txt")
+    agent = os.path.join(home, "claude")
+    with open(agent, "w") as f:
+        f.write(f"#!/bin/sh\n{{ echo \"cwd:$PWD\"; for a in \"$@\"; do echo \"arg:$a\"; done; }} > '{record}.tmp'\n"
+                f"mv '{record}.tmp' '{record}'\n")
+    os.chmod(agent, 0o755)
+    work = os.path.join(home, "stack")
+    os.makedirs(work)
+    config = os.path.join(home, "sickbay.toml")
+    with open(config, "w") as f:
+        f.write(f'[monitoring]\ninterval_seconds = 2\nlabel_selector = ["{LABEL}"]\n'
+                f'[diagnosis]\nprovider = "off"\n'
+                f'[escalation]\nagent_command = "{agent}"\nterminal = "xterm"\nworkdir = "{work}"\n')
+    env = app_env(home, config, RUST_LOG="info")
+    procs = []
+    made = []
+    app_log = open(os.path.join(ARTIFACTS, "notifications-app.log"), "w")
+    bus_log_path = os.path.join(ARTIFACTS, "notifications-bus.log")
+    try:
+        bus_log = open(bus_log_path, "w")
+        procs.append(subprocess.Popen(
+            ["dbus-monitor", "--session", "interface='org.freedesktop.Notifications',member='Notify'"],
+            stdout=bus_log, stderr=subprocess.STDOUT))
+        procs.append(subprocess.Popen(["dunst"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for("dunst on the bus",
+                 lambda: subprocess.run(["dunstctl", "is-paused"], capture_output=True).returncode == 0, 15)
+
+        app = subprocess.Popen([APP], env=env, stdout=app_log, stderr=subprocess.STDOUT)
+        procs.append(app)
+
+        crash = "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 3"
+        for suffix in ("api", "db"):
+            name = f"sbt-notify-{RUN}-{suffix}"
+            docker("run", "-d", "--name", name, "--label", LABEL, "--label", "sbt.test=1",
+                   "--label", "sickbay.heal=none", IMAGE, "sh", "-c", crash)
+            made.append(name)
+        wait_for("both containers sampled by the app", lambda: len(query(
+            db, "SELECT DISTINCT container_name FROM monitor_health_metrics WHERE container_name IN (?, ?)",
+            *made)) == 2, 60)
+        log("the app watches both containers; they crash together")
+        for name in made:
+            docker("exec", name, "touch", "/tmp/go")
+
+        wait_for("the notification", lambda: notify_calls(open(bus_log_path).read()), 30)
+        time.sleep(5)  # longer than the coalescing window: a second message would be here by now
+        calls = notify_calls(open(bus_log_path).read())
+        log(f"notifications: {[c['summary'] for c in calls]}")
+        assert len(calls) == 1, f"two containers failing together make one notification: {calls}"
+        n = calls[0]
+        for name in made:
+            assert name in n["summary"], f"{name} named in {n['summary']!r}"
+        assert "investigate" in n["actions"], f"an Investigate action: {n['actions']}"
+
+        # The incidents are in the history; the notification points at the first one.
+        incidents = dict(query(db, "SELECT container_name, id FROM monitor_incidents WHERE container_name IN (?, ?)", *made))
+        assert set(incidents) == set(made), incidents
+        ids = [int(i) for i in re.findall(r"\(incident (\d+)\)", n["body"])]
+        assert sorted(ids) == sorted(incidents.values()), f"{n['body']!r} vs {incidents}"
+        first = ids[0]
+
+        # A click on it (dunst's default action) opens the investigation of that incident.
+        assert subprocess.run(["dunstctl", "count", "displayed"], capture_output=True, text=True).stdout.strip() != "0"
+        subprocess.run(["dunstctl", "action", "0"], check=True)
+        wait_for("the agent started from the notification", lambda: os.path.exists(record), 30)
+        rec = open(record).read()
+        log(f"agent record: {rec!r}")
+        assert f"cwd:{work}" in rec, rec
+        settings = os.path.join(data, "incidents", str(first), "settings.json")
+        assert f"arg:--settings\narg:{settings}" in rec, rec
+        escalated = wait_for("the incident recorded as escalated", lambda: [r for r in query(
+            db, "SELECT escalated, escalation FROM monitor_incidents WHERE id = ?", first) if r[0] == 1], 15)
+        log(f"incident {first} escalated: {escalated[0][1]}")
+        assert app.poll() is None, "the app keeps running"
+        print("e2e: one notification for a burst; its Investigate action opens the investigation: ok")
+    except BaseException:
+        log(f"failed; the app's output is in {app_log.name}, the bus in {bus_log_path}")
+        raise
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for name in made:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
