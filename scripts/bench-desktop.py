@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """Measures the tray app (see bench-desktop.sh): launch to tray icon, idle CPU and memory."""
-import ctypes
 import os
 import secrets
 import statistics
@@ -8,6 +7,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from common import close_window, names, tree  # noqa: E402
 
 APP = os.environ["SICKBAY_APP"]
 IMAGE = os.environ.get("SICKBAY_TEST_IMAGE", "sickbay-test:latest")
@@ -22,27 +24,6 @@ def pixel(x, y):
     out = subprocess.run(["import", "-window", "root", "-crop", f"1x1+{x}+{y}", "-depth", "8", "txt:-"],
                          capture_output=True, text=True).stdout
     return out.strip().splitlines()[-1].split()[-1] if out.strip() else None
-
-
-def tree(root):
-    """The pids of `root` and all its descendants."""
-    parents = {}
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                parents[int(p)] = int(fields[1])
-            except OSError:
-                pass
-    pids, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, pp in parents.items():
-            if pp == parent and pid not in pids:
-                pids.add(pid)
-                frontier.append(pid)
-    return pids
 
 
 def cpu_ticks(pids):
@@ -72,17 +53,6 @@ def memory(pids):
     return rss / 1024, pss / 1024
 
 
-def names(pids):
-    out = []
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                out.append(f.read().strip())
-        except OSError:
-            pass
-    return sorted(out)
-
-
 def idle(app, label):
     time.sleep(10)
     pids = tree(app.pid)
@@ -95,30 +65,6 @@ def idle(app, label):
     webkit = [n for n in procs if n.startswith("WebKit")]
     print(f"| {label} | {len(procs)} ({len(webkit)} WebKit) | {cpu:.2f} % | {rss:.0f} MB | {pss:.0f} MB |")
     return webkit
-
-
-def close_window(title):
-    """Sends WM_DELETE_WINDOW to the windows named `title`, as a window manager would."""
-    x11 = ctypes.cdll.LoadLibrary("libX11.so.6")
-    x11.XOpenDisplay.restype = ctypes.c_void_p
-    x11.XInternAtom.restype = ctypes.c_ulong
-    dpy = ctypes.c_void_p(x11.XOpenDisplay(None))
-
-    class Msg(ctypes.Structure):
-        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
-                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
-                    ("format", ctypes.c_int), ("l", ctypes.c_long * 5), ("pad", ctypes.c_long * 12)]
-
-    protocols = x11.XInternAtom(dpy, b"WM_PROTOCOLS", 0)
-    delete = x11.XInternAtom(dpy, b"WM_DELETE_WINDOW", 0)
-    ids = subprocess.run(["xdotool", "search", "--name", f"^{title}$"], capture_output=True, text=True).stdout.split()
-    for w in ids:
-        ev = Msg(type=33, window=int(w), message_type=protocols, format=32)
-        ev.l[0] = delete
-        x11.XSendEvent(dpy, ctypes.c_ulong(int(w)), 0, 0, ctypes.byref(ev))
-    x11.XFlush(dpy)
-    x11.XCloseDisplay(dpy)
-    return len(ids)
 
 
 def main():

@@ -66,6 +66,9 @@ pub enum Command {
     /// Claude Code's PreToolUse hook: reads the tool call as JSON on stdin; exit 2 blocks it.
     #[command(hide = true)]
     Guard,
+    /// The dashboard window, as the tray app starts it (its messages on stdin and stdout).
+    #[command(hide = true)]
+    Dashboard,
 }
 
 /// An error with the exit code it maps to.
@@ -149,6 +152,11 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
         Command::Up => stack(cli, crate::stack::Op::Up),
         Command::Down => stack(cli, crate::stack::Op::Stop),
         Command::Guard => guard(),
+        Command::Dashboard => Err(anyhow::anyhow!(
+            "the dashboard is part of the tray app, and this build has none (built without the \
+             `gui` feature)"
+        )
+        .into()),
         Command::Investigate { incident_id } => {
             let (settings, _) = load_settings(cli)?;
             let _guard = crate::telemetry::init(None, "warn");

@@ -365,6 +365,16 @@ pub enum ConfigSource {
     File(PathBuf),
 }
 
+impl ConfigSource {
+    /// The file the settings came from, if any.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Self::File(p) => Some(p),
+            Self::Defaults { .. } => None,
+        }
+    }
+}
+
 impl Settings {
     /// Loads the configuration: `explicit` (from `--config` or `SICKBAY_CONFIG`) must exist;
     /// the default path may be absent, in which case the defaults apply.

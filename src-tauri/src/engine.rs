@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::clock;
@@ -44,7 +44,7 @@ pub enum Msg {
 }
 
 /// One container as `status` (and the tray) show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerView {
     pub name: String,
     pub id: String,
@@ -63,7 +63,7 @@ pub struct ContainerView {
 }
 
 /// The whole picture.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusView {
     pub verdict: Verdict,
     pub docker_endpoint: String,
@@ -71,7 +71,7 @@ pub struct StatusView {
     pub docker_error: Option<String>,
     pub containers: Vec<ContainerView>,
     /// Rows of history not yet in the Postgres mirror (when one is configured).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_pending: Option<i64>,
     /// Monitoring is paused by the user: no sweeps, no healing, verdict grey.
     pub paused: bool,
@@ -217,7 +217,8 @@ pub struct Links {
 }
 
 /// A user's control of a running engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Control {
     /// No sweeps and no healing (nothing reaches the heal policy) until `Resume`; the verdict
     /// is grey meanwhile.

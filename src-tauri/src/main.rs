@@ -12,6 +12,11 @@ use sickbay::cli::{self, Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = match &cli.command {
+        #[cfg(feature = "gui")]
+        Some(Command::Dashboard) => {
+            return sickbay::gui::dashboard::run(&cli)
+                .map_or_else(cli::report, |()| ExitCode::SUCCESS)
+        }
         Some(c) => c,
         None if has_display() => return run_tray(&cli),
         None => &Command::Watch,

@@ -315,7 +315,7 @@ pub fn configured(stack: &config::Stack) -> Result<(&'static Tool, Project), Com
 }
 
 /// Where the one-click stack stands, for the tray and the dashboard.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StackStatus {
     /// The compose file of `[stack]`, when one is configured.
     pub compose_file: Option<String>,

@@ -50,7 +50,7 @@ pub struct MetricRow {
 }
 
 /// One event as `monitor_events` holds it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EventRow {
     pub id: i64,
     pub timestamp: String,

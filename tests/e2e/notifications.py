@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from common import APP, ARTIFACTS, IMAGE, app_env, docker, logger, wait_for
+from common import APP, ARTIFACTS, IMAGE, app_env, close_window, docker, logger, names, tree, wait_for
 
 RUN = secrets.token_hex(4)
 log = logger("e2e notifications")
@@ -141,7 +141,23 @@ def main():
             db, "SELECT escalated, escalation FROM monitor_incidents WHERE id = ?", first) if r[0] == 1], 15)
         log(f"incident {first} escalated: {escalated[0][1]}")
         assert app.poll() is None, "the app keeps running"
-        print("e2e: one notification for a burst; its Investigate action opens the investigation: ok")
+
+        # A second launch opens the running app's dashboard, in a process of its own with its
+        # WebKit helpers; closing the window ends them all, and the tray app keeps running.
+        def helpers():
+            return [n for n in names(tree(app.pid) - {app.pid}) if n == "sickbay" or n.startswith("WebKit")]
+        subprocess.run([APP], env=env, capture_output=True, timeout=30)
+        wait_for("the dashboard window", lambda: subprocess.run(
+            ["xdotool", "search", "--name", "^Sickbay$"], capture_output=True, text=True).stdout.split(), 30)
+        opened = wait_for("the dashboard's WebKit processes",
+                          lambda: (lambda h: h if any(n.startswith("WebKit") for n in h) else None)(helpers()), 30)
+        log(f"dashboard open: {opened}")
+        assert close_window("Sickbay") >= 1
+        wait_for("no dashboard process left", lambda: not helpers(), 30)
+        time.sleep(1)
+        assert app.poll() is None, "the tray app keeps running with the dashboard closed"
+        log("dashboard closed: no process of it left")
+        print("e2e: one notification for a burst; its Investigate action opens the investigation; the dashboard's process ends with its window: ok")
     except BaseException:
         log(f"failed; the app's output is in {app_log.name}, the bus in {bus_log_path}")
         raise

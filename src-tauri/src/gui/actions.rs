@@ -1,7 +1,9 @@
 //! What the tray's items and the dashboard's buttons do, in one place: each [`Action`] is
 //! handled by [`handle`].
 
-use tauri::{AppHandle, Manager, Runtime, WebviewUrl, WebviewWindowBuilder};
+use std::path::Path;
+
+use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt;
 
 use super::commands::Shared;
@@ -10,12 +12,9 @@ use super::Quit;
 use crate::engine::Control;
 use crate::stack::{self, Op};
 
-/// The dashboard window's label (the capability file names it).
-pub const DASHBOARD: &str = "dashboard";
-
 pub fn handle<R: Runtime>(app: &AppHandle<R>, action: Action) {
     match action {
-        Action::OpenDashboard => open_dashboard(app),
+        Action::OpenDashboard => super::dashboard::open(app),
         Action::TogglePause => {
             let shared = app.state::<Shared>();
             let c = if shared.status.borrow().paused {
@@ -38,7 +37,8 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, action: Action) {
             }
         }
         Action::Investigate(id) => {
-            if let Err(e) = investigate(id) {
+            let shared = app.state::<Shared>();
+            if let Err(e) = investigate(id, shared.source.file()) {
                 tracing::error!("cannot open the investigation of incident {id}: {e}");
             }
         }
@@ -104,68 +104,15 @@ pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(
     Ok(())
 }
 
-/// Shows the dashboard, creating its window if there is none. Closing the window destroys
-/// it (and its WebKit processes); the app keeps running in the tray.
-pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(w) = app.get_webview_window(DASHBOARD) {
-        let _ = w.unminimize();
-        let _ = w.show();
-        let _ = w.set_focus();
-        return;
-    }
-    let built = WebviewWindowBuilder::new(app, DASHBOARD, WebviewUrl::App("index.html".into()))
-        .title("Sickbay")
-        .inner_size(1100.0, 760.0)
-        .min_inner_size(640.0, 420.0)
-        .build();
-    if let Ok(w) = &built {
-        w.on_window_event(|e| {
-            if matches!(e, tauri::WindowEvent::Destroyed) {
-                free_webkit_helpers();
-            }
-        });
-    }
-    if let Err(e) = built {
-        tracing::error!("cannot open the dashboard: {e}");
-    }
-}
-
-/// WebKitGTK keeps its network process for the app's lifetime even with no webview left
-/// (about 60 MB). With the dashboard closed nothing needs it: end it; WebKit starts a new
-/// one when the dashboard opens again.
-fn free_webkit_helpers() {
-    #[cfg(target_os = "linux")]
-    for pid in child_pids("WebKitNetworkPr") {
-        let _ = std::process::Command::new("kill")
-            .arg(pid.to_string())
-            .status();
-    }
-}
-
-/// Children of this process whose name (`/proc/PID/comm`, 15 characters) is `comm`.
-#[cfg(target_os = "linux")]
-fn child_pids(comm: &str) -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| {
-        let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
-        let ppid = rest.split_whitespace().nth(1)?;
-        (name == comm && ppid == me).then_some(pid)
-    })
-    .collect()
-}
-
-/// Opens the investigation of an incident: `sickbay investigate <id>` in a process of its own.
-pub fn investigate(incident: i64) -> std::io::Result<()> {
+/// Opens the investigation of an incident: `sickbay investigate <id>` in a process of its own,
+/// with the configuration file this app runs with.
+pub fn investigate(incident: i64, config: Option<&Path>) -> std::io::Result<()> {
     let exe = std::env::current_exe()?;
-    let mut child = std::process::Command::new(exe)
-        .arg("investigate")
-        .arg(incident.to_string())
-        .spawn()?;
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd.arg("investigate").arg(incident.to_string()).spawn()?;
     // Reap it when it ends.
     std::thread::spawn(move || child.wait());
     Ok(())

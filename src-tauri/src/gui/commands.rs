@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{ConfigSource, Settings};
 use crate::engine::{Control, StatusView};
 use crate::model::Incident;
-use crate::stack::{Op, StackStatus};
+use crate::stack::StackStatus;
 use crate::store::{EventRow, MetricRow, Store};
 use crate::{clock, paths};
 
@@ -37,6 +37,8 @@ pub struct Shared {
     pub control: mpsc::Sender<Control>,
     /// The one-click stack's progress and last outcome.
     pub stack: watch::Sender<StackStatus>,
+    /// Start (`true`) or stop the stack: the tray app runs compose.
+    pub stack_requests: mpsc::UnboundedSender<bool>,
 }
 
 /// An incident with its timeline: what happened and what was tried.
@@ -202,8 +204,8 @@ pub fn set_paused(shared: State<'_, Shared>, paused: bool) -> CmdResult<()> {
 }
 
 #[tauri::command]
-pub fn investigate(incident: i64) -> CmdResult<()> {
-    super::actions::investigate(incident).map_err(|e| e.to_string())
+pub fn investigate(shared: State<'_, Shared>, incident: i64) -> CmdResult<()> {
+    super::actions::investigate(incident, shared.source.file()).map_err(|e| e.to_string())
 }
 
 #[tauri::command]
@@ -213,9 +215,11 @@ pub fn stack(shared: State<'_, Shared>) -> StackStatus {
 
 /// Starts (`up -d`) or stops (`stop`) the stack; progress comes as `stack` events.
 #[tauri::command]
-pub fn stack_run<R: Runtime>(app: tauri::AppHandle<R>, start: bool) -> CmdResult<()> {
-    let op = if start { Op::Up } else { Op::Stop };
-    super::actions::run_stack(&app, op, false)
+pub fn stack_run(shared: State<'_, Shared>, start: bool) -> CmdResult<()> {
+    shared
+        .stack_requests
+        .send(start)
+        .map_err(|_| "the tray app is gone".to_string())
 }
 
 #[tauri::command]
@@ -282,6 +286,7 @@ mod tests {
             config_origin: Origin::CommandLine,
             control: control_tx,
             stack: watch::channel(StackStatus::new(&settings_stack)).0,
+            stack_requests: mpsc::unbounded_channel().0,
         };
         let app = mock_builder()
             .manage(shared)

@@ -4,24 +4,27 @@
 
 pub mod actions;
 pub mod commands;
+pub mod dashboard;
 pub mod notifications;
 pub mod tray;
 
+use std::path::Path;
 use std::sync::Mutex;
 
 use tauri::image::Image;
 use tauri::menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Emitter, Manager, RunEvent, Runtime};
+use tauri::{AppHandle, Manager, RunEvent, Runtime};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::cli::{self, Cli, Failure};
 use crate::engine::{self, StatusView};
 use crate::model::{Incident, Verdict};
-use crate::stack::StackStatus;
+use crate::stack::{Op, StackStatus};
 use crate::store::{EventRow, Store};
 use crate::{docker, paths, telemetry};
 use commands::Shared;
+use dashboard::DashboardProcess;
 use tray::{Action, Changes, StackState, TrayInput, TrayModel};
 
 /// The Tauri event carrying each new [`StatusView`].
@@ -39,6 +42,11 @@ fn icon(verdict: Verdict) -> tauri::Result<Image<'static>> {
         Verdict::Grey => include_bytes!("../../../icons/tray-grey@2x.png"),
     };
     Image::from_bytes(bytes)
+}
+
+/// The app's configuration and embedded UI (one copy for the tray app and the dashboard).
+pub(crate) fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!()
 }
 
 /// Quitting: the engine records its last events, then the app exits.
@@ -69,9 +77,13 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (control_tx, control_rx) = mpsc::channel(8);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (stack_tx, _) = watch::channel(StackStatus::new(&settings.stack));
+    let (requests_tx, mut requests_rx) = mpsc::unbounded_channel::<bool>();
     let notify_settings = settings.notify.clone();
+    let config_file = source.file().map(Path::to_path_buf);
+    let dashboard = DashboardProcess::new(dashboard::config_for_child(cli), events_tx.clone());
     let shared = Shared {
         stack: stack_tx,
+        stack_requests: requests_tx,
         store: Mutex::new(Store::open(&db)?),
         status: status_rx,
         settings: settings.clone(),
@@ -83,15 +95,11 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let app = tauri::Builder::default()
         // First: a second launch hands over to this one and exits.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            actions::open_dashboard(app);
+            dashboard::open(app);
         }))
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            None,
-        ))
         .manage(shared)
+        .manage(dashboard)
         .manage(Quit(Mutex::new(Some(stop_tx))))
-        .invoke_handler(commands::handler())
         .setup(move |app| {
             let menu = TrayMenu::new(app.handle())?;
             let tray = TrayIconBuilder::with_id("sickbay")
@@ -127,13 +135,26 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             let handle = app.handle().clone();
             let events = events_tx.subscribe();
             tauri::async_runtime::spawn(render(handle, tray, menu, events));
-            tauri::async_runtime::spawn(notifications::run(notify_settings, events_tx.subscribe()));
+            tauri::async_runtime::spawn(notifications::run(
+                notify_settings,
+                config_file,
+                events_tx.subscribe(),
+            ));
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                while let Some(start) = requests_rx.recv().await {
+                    let op = if start { Op::Up } else { Op::Stop };
+                    if let Err(e) = actions::run_stack(&handle, op, false) {
+                        tracing::warn!("{e}");
+                    }
+                }
+            });
             if open_at_start {
-                actions::open_dashboard(app.handle());
+                dashboard::open(app.handle());
             }
             Ok(())
         })
-        .build(tauri::generate_context!())
+        .build(context())
         .map_err(anyhow::Error::from)?;
     app.run(|_app, event| {
         // A tray app keeps running with no window open.
@@ -324,17 +345,14 @@ async fn render<R: Runtime>(
                 if r.is_err() {
                     break;
                 }
-                let _ = app.emit(STATUS_EVENT, &*status_rx.borrow());
             }
             r = stack_rx.changed() => {
                 if r.is_err() {
                     break;
                 }
-                let _ = app.emit(STACK_EVENT, &*stack_rx.borrow());
             }
             r = events.recv() => match r {
                 Ok(row) => {
-                    let _ = app.emit(RECORD_EVENT, &row);
                     if row.incident_id.is_some() {
                         incidents = recent_incidents(&app);
                     }

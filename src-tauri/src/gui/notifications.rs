@@ -4,6 +4,8 @@
 //! actions (Linux servers such as GNOME's, KDE's or dunst); invoking it opens the
 //! investigation of its incident. Elsewhere the tray's "Recent alerts" is the way.
 
+use std::path::PathBuf;
+
 use tokio::sync::broadcast;
 
 use crate::config::Notify;
@@ -18,12 +20,13 @@ const INVESTIGATE: &str = "investigate";
 const DEFAULT: &str = "default";
 
 /// Shows the coalesced notifications until the event bus closes.
-pub async fn run(settings: Notify, events: broadcast::Receiver<EventRow>) {
+/// `config`: the configuration file the investigation is to use.
+pub async fn run(settings: Notify, config: Option<PathBuf>, events: broadcast::Receiver<EventRow>) {
     if !settings.desktop {
         return;
     }
     notify::coalesce(&settings, events, |m| {
-        show(m);
+        show(m, config.clone());
         std::future::ready(())
     })
     .await
@@ -31,8 +34,12 @@ pub async fn run(settings: Notify, events: broadcast::Receiver<EventRow>) {
 
 /// Shows one message, from a thread of its own: talking to the notification server blocks,
 /// and waiting for the user's click blocks until the notification is closed.
-fn show(m: Message) {
-    let investigate = m.failure.then(|| m.incident_to_investigate()).flatten();
+fn show(m: Message, config: Option<PathBuf>) {
+    let investigate = m
+        .failure
+        .then(|| m.incident_to_investigate())
+        .flatten()
+        .map(|incident| (incident, config));
     let spawned = std::thread::Builder::new()
         .name("notification".into())
         .spawn(move || {
@@ -61,7 +68,7 @@ fn deliver(
     title: &str,
     text: &str,
     failure: bool,
-    investigate: Option<i64>,
+    investigate: Option<(i64, Option<PathBuf>)>,
 ) -> Result<(), notify_rust::error::Error> {
     use notify_rust::{Notification, Urgency};
     let mut n = Notification::new();
@@ -85,12 +92,12 @@ fn deliver(
         n.action(INVESTIGATE, "Investigate");
     }
     let handle = n.show()?;
-    if let Some(incident) = actions {
+    if let Some((incident, config)) = actions {
         // Blocks until the user acts or the notification closes.
         handle.wait_for_action(|action| {
             if action == INVESTIGATE || action == DEFAULT {
                 tracing::info!("notification: investigate incident {incident}");
-                if let Err(e) = super::actions::investigate(incident) {
+                if let Err(e) = super::actions::investigate(incident, config.as_deref()) {
                     tracing::error!("cannot open the investigation of incident {incident}: {e}");
                 }
             }
@@ -104,7 +111,7 @@ fn deliver(
     title: &str,
     text: &str,
     _failure: bool,
-    _investigate: Option<i64>,
+    _investigate: Option<(i64, Option<PathBuf>)>,
 ) -> Result<(), notify_rust::error::Error> {
     // macOS and Windows: a notification without actions (notify-rust cannot report the click
     // back there); the tray's "Recent alerts" opens the investigation.
