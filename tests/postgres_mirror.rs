@@ -100,7 +100,7 @@ fn the_mirror_fills_live_and_ends_exact_after_an_outage() {
     let incidents_before = s.sqlite_i64("SELECT COUNT(*) FROM monitor_incidents");
     let second = crasher(&mut s, "crash-2");
     s.go_when_watched(&second);
-    wait_until(60, "new incidents and metrics recorded locally", || {
+    wait_until(120, "new incidents and metrics recorded locally", || {
         s.sqlite_i64("SELECT COUNT(*) FROM monitor_health_metrics") > before + 4
             && s.sqlite_i64("SELECT COUNT(*) FROM monitor_incidents") > incidents_before
     });

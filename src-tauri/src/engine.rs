@@ -1022,13 +1022,9 @@ impl Engine {
                             .await
                             .map_err(|e| e.to_string()),
                         HealAction::Recreate | HealAction::Rebuild => {
-                            match recreate(&docker, service, action, &name).await {
-                                Ok(info) => {
-                                    replaced_by = Some(info);
-                                    Ok(())
-                                }
-                                Err(e) => Err(e),
-                            }
+                            let (result, now) = recreate(&docker, service, action, &name).await;
+                            replaced_by = now;
+                            result
                         }
                     };
                     let _ = tx
@@ -1183,34 +1179,44 @@ fn signal(health: Health, probe: Option<&ProbeResult>) -> Option<Input> {
     }
 }
 
-/// Recreates a compose service's container (after building its image, for `rebuild`) and
-/// returns the new container, found by the name Compose gives it again.
+/// Recreates a compose service's container (after building its image, for `rebuild`).
+/// Returns how it went and the container that now has the name, whatever the outcome: compose
+/// may have replaced the container before failing, and the incident follows the new one.
 async fn recreate(
     docker: &Docker,
     service: Option<crate::stack::Service>,
     action: HealAction,
     name: &str,
-) -> Result<ContainerInfo, String> {
+) -> (Result<(), String>, Option<ContainerInfo>) {
     use crate::stack::{self, Op, Tool};
-    let service = service.ok_or("the container is not a compose service")?;
-    let tool = Tool::cached().ok_or_else(|| stack::ComposeError::NotInstalled.to_string())?;
-    if action == HealAction::Rebuild {
-        stack::run(
-            tool,
-            &service.project,
-            &Op::Build(service.service.clone()),
-            None,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    }
-    stack::run(tool, &service.project, &Op::Recreate(service.service), None)
-        .await
-        .map_err(|e| e.to_string())?;
-    docker
-        .inspect(&ContainerId(name.to_string()))
-        .await
-        .map_err(|e| format!("the recreated container {name} cannot be found: {e}"))
+    let Some(service) = service else {
+        return (Err("the container is not a compose service".into()), None);
+    };
+    let Some(tool) = Tool::cached() else {
+        return (Err(stack::ComposeError::NotInstalled.to_string()), None);
+    };
+    let build = if action == HealAction::Rebuild {
+        let op = Op::Build(service.service.clone());
+        stack::run(tool, &service.project, &op, None).await
+    } else {
+        Ok(())
+    };
+    let result = match build {
+        Ok(()) => {
+            let op = Op::Recreate(service.service);
+            stack::run(tool, &service.project, &op, None).await
+        }
+        Err(e) => Err(e),
+    };
+    let now = docker.inspect(&ContainerId(name.to_string())).await;
+    let result = match (result, &now) {
+        (Err(e), _) => Err(e.to_string()),
+        (Ok(()), Err(e)) => Err(format!(
+            "the recreated container {name} cannot be found: {e}"
+        )),
+        (Ok(()), Ok(_)) => Ok(()),
+    };
+    (result, now.ok())
 }
 
 /// Empties each cache folder inside the container, keeping the folder itself. The paths

@@ -187,6 +187,17 @@ impl Op {
         }
     }
 
+    /// How long compose may take before it is stopped: a hung pull or build must not leave
+    /// the stack's buttons, or a container's healing, waiting forever.
+    pub fn time_limit(&self) -> std::time::Duration {
+        let minutes = match self {
+            Op::Stop => 10,
+            Op::Up | Op::Recreate(_) => 30,
+            Op::Build(_) => 60,
+        };
+        std::time::Duration::from_secs(minutes * 60)
+    }
+
     /// What the op is doing, for a progress line ("Starting stack").
     pub fn doing(&self) -> String {
         match self {
@@ -213,6 +224,12 @@ pub enum ComposeError {
     Spawn {
         command: String,
         source: std::io::Error,
+    },
+    #[error("`{command}` did not finish within {minutes} minutes and was stopped:\n{output}")]
+    TimedOut {
+        command: String,
+        minutes: u64,
+        output: String,
     },
     #[error("`{command}` failed ({status}):\n{output}")]
     Failed {
@@ -264,16 +281,31 @@ pub async fn run(
     }
     drop(tx);
     let mut output = Vec::new();
-    while let Some(line) = rx.recv().await {
-        if let Some(p) = &progress {
-            let _ = p.send(line.clone());
+    let limit = op.time_limit();
+    let waited = tokio::time::timeout(limit, async {
+        while let Some(line) = rx.recv().await {
+            if let Some(p) = &progress {
+                let _ = p.send(line.clone());
+            }
+            output.push(line);
         }
-        output.push(line);
-    }
-    let status = child.wait().await.map_err(|source| ComposeError::Spawn {
-        command: command.clone(),
-        source,
-    })?;
+        child.wait().await
+    })
+    .await;
+    let status = match waited {
+        Ok(status) => status.map_err(|source| ComposeError::Spawn {
+            command: command.clone(),
+            source,
+        })?,
+        // Dropping the child kills it (`kill_on_drop`).
+        Err(_) => {
+            return Err(ComposeError::TimedOut {
+                command,
+                minutes: limit.as_secs() / 60,
+                output: output.join("\n"),
+            })
+        }
+    };
     if status.success() {
         return Ok(());
     }

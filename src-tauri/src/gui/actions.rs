@@ -112,7 +112,13 @@ pub fn investigate(incident: i64, config: Option<&Path>) -> std::io::Result<()> 
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    let mut child = cmd.arg("investigate").arg(incident.to_string()).spawn()?;
+    // Its report goes nowhere: this process's stdout may be the dashboard's link.
+    let mut child = cmd
+        .arg("investigate")
+        .arg(incident.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
     // Reap it when it ends.
     std::thread::spawn(move || child.wait());
     Ok(())
