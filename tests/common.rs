@@ -78,15 +78,22 @@ pub fn inspect(name: &str, format: &str) -> String {
 
 /// Polls `cond` every 200 ms until it holds or `secs` pass; the machine is shared, so
 /// these limits are generous and never the thing under test.
-pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+pub fn wait_until(secs: u64, what: &str, cond: impl FnMut() -> bool) {
+    if !wait_for(secs, cond) {
+        panic!("timed out after {secs} s waiting for: {what}");
+    }
+}
+
+/// Whether `cond` came true within `secs` seconds (for a caller that explains a time-out).
+pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         if cond() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    panic!("timed out after {secs} s waiting for: {what}");
+    false
 }
 
 /// A test's world: its label, its containers (removed on drop) and its data folder.

@@ -100,10 +100,19 @@ fn the_mirror_fills_live_and_ends_exact_after_an_outage() {
     let incidents_before = s.sqlite_i64("SELECT COUNT(*) FROM monitor_incidents");
     let second = crasher(&mut s, "crash-2");
     s.go_when_watched(&second);
-    wait_until(120, "new incidents and metrics recorded locally", || {
+    let recorded = wait_for(60, || {
         s.sqlite_i64("SELECT COUNT(*) FROM monitor_health_metrics") > before + 4
             && s.sqlite_i64("SELECT COUNT(*) FROM monitor_incidents") > incidents_before
     });
+    assert!(
+        recorded,
+        "new incidents and metrics recorded locally: metrics {before} -> {}, incidents \
+         {incidents_before} -> {}, watch running: {}; monitor.log:\n{}",
+        s.sqlite_i64("SELECT COUNT(*) FROM monitor_health_metrics"),
+        s.sqlite_i64("SELECT COUNT(*) FROM monitor_incidents"),
+        s.watch_running(),
+        s.log()
+    );
     assert!(
         s.watch_running(),
         "watch must keep running through the outage"

@@ -234,6 +234,8 @@ pub struct Engine {
     tracked: HashMap<ContainerId, Tracked>,
     /// Incidents left open by an earlier run, by container name, until a container claims one.
     adopted: HashMap<String, OpenIncident>,
+    /// Containers a recreate replaced, and when: a late sample or event of theirs is stale.
+    retired: HashMap<ContainerId, Instant>,
     docker: Option<Docker>,
     docker_error: Option<String>,
     tx: mpsc::Sender<Msg>,
@@ -287,6 +289,7 @@ pub async fn run(
         log,
         tracked: HashMap::new(),
         adopted: HashMap::new(),
+        retired: HashMap::new(),
         docker: None,
         docker_error: None,
         tx: tx.clone(),
@@ -715,8 +718,11 @@ impl Engine {
 
     /// A sample from a sweep (or a single inspect): metrics, then what it says about health.
     fn on_sample(&mut self, s: Sample) -> Option<MetricRow> {
-        if self.replacement_in_progress(&s.info.id, &s.info.labels) {
-            // The new container of a recreate: it takes the old one's place when it is done.
+        if self.replacement_in_progress(&s.info.id, &s.info.labels)
+            || self.retired.contains_key(&s.info.id)
+        {
+            // The new container of a recreate under way (it takes the old one's place when it
+            // is done), or the old one of a finished recreate, sampled before it went.
             return None;
         }
         let t = self.track(s.info.clone());
@@ -773,6 +779,7 @@ impl Engine {
         if !self.tracked.contains_key(&ev.id) {
             if !monitor::watched(&self.settings, &ev.labels)
                 || ev.kind == EventKind::Destroy
+                || self.retired.contains_key(&ev.id)
                 || self.replacement_in_progress(&ev.id, &ev.labels)
             {
                 return;
@@ -1111,6 +1118,10 @@ impl Engine {
             // The new container takes the old one's place: its incident, its heal state.
             if let Some(mut t) = self.tracked.remove(&id) {
                 self.tracked.remove(&new.id);
+                let now = Instant::now();
+                self.retired
+                    .retain(|_, at| now.duration_since(*at) < Duration::from_secs(600));
+                self.retired.insert(id.clone(), now);
                 fields = format!("new_id:{}", new.id.short());
                 id = new.id.clone();
                 t.info = new;
@@ -1195,6 +1206,8 @@ async fn recreate(
     let Some(tool) = Tool::cached() else {
         return (Err(stack::ComposeError::NotInstalled.to_string()), None);
     };
+    // The build and the recreate together: a user's start or stop of the stack waits.
+    let _held = stack::lock(&service.project).await;
     let build = if action == HealAction::Rebuild {
         let op = Op::Build(service.service.clone());
         stack::run(tool, &service.project, &op, None).await

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
@@ -68,19 +68,27 @@ impl Tool {
         })
     }
 
-    /// [`Tool::detect`], once per process.
+    /// [`Tool::detect`], once per process once found (looked for again while it is missing:
+    /// it may be installed meanwhile).
     pub fn cached() -> Option<&'static Tool> {
-        static TOOL: OnceLock<Option<Tool>> = OnceLock::new();
-        TOOL.get_or_init(Tool::detect).as_ref()
+        static TOOL: OnceLock<Tool> = OnceLock::new();
+        if let Some(t) = TOOL.get() {
+            return Some(t);
+        }
+        let found = Tool::detect()?;
+        Some(TOOL.get_or_init(|| found))
     }
 }
 
-/// A compose project: its files, and optionally its name and folder.
+/// A compose project: its files, and optionally its name, folder and env files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Project {
     pub files: Vec<PathBuf>,
     pub name: Option<String>,
     pub dir: Option<PathBuf>,
+    /// `--env-file`s it was started with (Compose v2 labels them): a recreate without them
+    /// could give the service other variables, other volume paths among them.
+    pub env_files: Vec<PathBuf>,
 }
 
 /// A compose service of a running container, from the labels Compose puts on it.
@@ -100,6 +108,18 @@ impl Project {
             files: vec![PathBuf::from(&stack.compose_file)],
             name: Some(stack.project_name.clone()).filter(|n| !n.is_empty()),
             dir: None,
+            env_files: Vec::new(),
+        })
+    }
+
+    /// Which project this is, as compose names it: the name, else the compose file's folder.
+    fn key(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.files
+                .first()
+                .and_then(|f| f.parent()?.file_name())
+                .map(|d| d.to_string_lossy().to_lowercase())
+                .unwrap_or_default()
         })
     }
 
@@ -113,6 +133,9 @@ impl Project {
         }
         for f in &self.files {
             out.extend(["-f".into(), f.into()]);
+        }
+        for f in &self.env_files {
+            out.extend(["--env-file".into(), f.into()]);
         }
         out
     }
@@ -136,23 +159,28 @@ impl Service {
         let service = label("com.docker.compose.service")?;
         let dir = label("com.docker.compose.project.working_dir").map(PathBuf::from);
         // Compose v1 writes the files relative to the working folder, v2 absolute.
-        let files = label("com.docker.compose.project.config_files")
-            .map(|fs| {
-                fs.split(',')
-                    .map(str::trim)
-                    .filter(|f| !f.is_empty())
-                    .map(|f| match &dir {
-                        Some(d) if Path::new(f).is_relative() => d.join(f),
-                        _ => PathBuf::from(f),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let paths = |key: &str| -> Vec<PathBuf> {
+            label(key)
+                .map(|fs| {
+                    fs.split(',')
+                        .map(str::trim)
+                        .filter(|f| !f.is_empty())
+                        .map(|f| match &dir {
+                            Some(d) if Path::new(f).is_relative() => d.join(f),
+                            _ => PathBuf::from(f),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let files = paths("com.docker.compose.project.config_files");
+        let env_files = paths("com.docker.compose.project.environment_file");
         Some(Service {
             project: Project {
                 files,
                 name: Some(project.to_string()),
                 dir,
+                env_files,
             },
             service: service.to_string(),
         })
@@ -237,6 +265,22 @@ pub enum ComposeError {
         status: String,
         output: String,
     },
+}
+
+/// Holds `project` for one compose run (or a heal step's build and recreate together) at a
+/// time in this process: a user's "Stop stack" waits for a recreate under way instead of
+/// racing it, and the last one asked for is what stays.
+pub async fn lock(project: &Project) -> tokio::sync::OwnedMutexGuard<()> {
+    type Locks = std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+    static LOCKS: OnceLock<Locks> = OnceLock::new();
+    let lock = {
+        let mut locks = LOCKS
+            .get_or_init(Locks::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        locks.entry(project.key()).or_default().clone()
+    };
+    lock.lock_owned().await
 }
 
 /// One line of what compose printed, as it prints it.
@@ -432,6 +476,7 @@ fn shorten(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
@@ -481,6 +526,66 @@ mod tests {
                 "/abs/override.yml"
             ]
         );
+    }
+
+    #[test]
+    fn a_recreate_keeps_the_env_files_the_project_was_started_with() {
+        let s = Service::of_container(&labels(&[
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "db"),
+            ("com.docker.compose.project.working_dir", "/src/shop"),
+            (
+                "com.docker.compose.project.config_files",
+                "/src/shop/compose.yml",
+            ),
+            (
+                "com.docker.compose.project.environment_file",
+                "/src/shop/.env.prod",
+            ),
+        ]))
+        .expect("a compose service");
+        let args: Vec<String> = s
+            .project
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            args.windows(2)
+                .any(|w| w == ["--env-file", "/src/shop/.env.prod"]),
+            "{args:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_compose_run_at_a_time_per_project() {
+        let stack = |file: &str, name: &str| {
+            Project::from_settings(&config::Stack {
+                compose_file: file.into(),
+                project_name: name.into(),
+            })
+            .expect("configured")
+        };
+        // Named by its folder, as compose does, it is the project its containers name.
+        let a = stack("/srv/shop/compose.yml", "");
+        let same = Service::of_container(&labels(&[
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "web"),
+        ]))
+        .expect("service")
+        .project;
+        let held = lock(&a).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(100), lock(&same)).await;
+        assert!(waiting.is_err(), "the same project waits");
+        let other = tokio::time::timeout(
+            Duration::from_millis(100),
+            lock(&stack("/srv/blog/compose.yml", "")),
+        )
+        .await;
+        assert!(other.is_ok(), "another project does not");
+        drop(held);
+        let after = tokio::time::timeout(Duration::from_millis(100), lock(&same)).await;
+        assert!(after.is_ok(), "free again once the first run is done");
     }
 
     #[test]

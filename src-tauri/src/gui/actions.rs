@@ -73,6 +73,8 @@ pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(
     }
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
+        // After a heal step's compose run on the same project, never beside it.
+        let _held = stack::lock(&project).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let run = stack::run(tool, &project, &op, Some(tx));
         tokio::pin!(run);

@@ -188,12 +188,18 @@ async fn serve<R: Runtime>(
                 // Its output ended: it is closing.
                 _ => break,
             },
+            // It ended (its WebKit helpers may hold its output open a little longer).
+            _ = child.wait() => break,
         }
     }
     focus.close();
     drop(input);
     if let Err(e) = child.wait().await {
         tracing::warn!("the dashboard process: {e}");
+    }
+    // Asked for while it was closing: a new one.
+    if focus.try_recv().is_ok() {
+        open(&app);
     }
 }
 

@@ -152,6 +152,8 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             if open_at_start {
                 dashboard::open(app.handle());
             }
+            // Finding compose runs it (`version`): off the menu's thread, before the first click.
+            std::thread::spawn(crate::stack::Tool::cached);
             Ok(())
         })
         .build(context())

@@ -71,10 +71,18 @@ fn deliver(
     investigate: Option<(i64, Option<PathBuf>)>,
 ) -> Result<(), notify_rust::error::Error> {
     use notify_rust::{Notification, Urgency};
+    // Asked each time: the server may change during a session.
+    let caps = notify_rust::get_capabilities().unwrap_or_default();
+    let has = |c: &str| caps.iter().any(|x| x == c);
+    let mut body = body_text(text);
+    if has("body-markup") {
+        // Container names and compose output are text, never markup.
+        body = escape_markup(&body);
+    }
     let mut n = Notification::new();
     n.appname("Sickbay")
         .summary(title)
-        .body(&body_text(text))
+        .body(&body)
         .icon(if failure {
             "dialog-warning"
         } else {
@@ -85,7 +93,7 @@ fn deliver(
         } else {
             Urgency::Normal
         });
-    let actions = investigate.filter(|_| server_has_actions());
+    let actions = investigate.filter(|_| has("actions"));
     if actions.is_some() {
         // `default` is a click on the notification itself, where the server supports it.
         n.action(DEFAULT, "Investigate");
@@ -123,11 +131,12 @@ fn deliver(
         .map(|_| ())
 }
 
-/// Whether the notification server shows action buttons (asked each time: the server may
-/// change during a session).
+/// The text as the freedesktop body markup shows it, unchanged.
 #[cfg(all(unix, not(target_os = "macos")))]
-fn server_has_actions() -> bool {
-    notify_rust::get_capabilities().is_ok_and(|caps| caps.iter().any(|c| c == "actions"))
+fn escape_markup(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Notification servers show a few lines: the text is cut, never the title.
@@ -162,5 +171,14 @@ mod tests {
         let long = "x".repeat(5000);
         assert_eq!(body_text(&long).chars().count(), 600);
         assert_eq!(body_text("short"), "short");
+    }
+
+    #[cfg(all(unix, not(target_os = "macos")))]
+    #[test]
+    fn markup_in_a_text_is_shown_as_text() {
+        assert_eq!(
+            escape_markup("exit <3> & <b>bold</b>"),
+            "exit &lt;3&gt; &amp; &lt;b&gt;bold&lt;/b&gt;"
+        );
     }
 }
