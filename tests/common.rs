@@ -158,7 +158,10 @@ impl Scenario {
         c.env("SICKBAY_DATA_DIR", self.data())
             .env("SICKBAY_CONFIG", self.dir.path().join("sickbay.toml"))
             .env_remove("DOCKER_HOST")
-            .env("RUST_LOG", "warn");
+            .env(
+                "RUST_LOG",
+                std::env::var("SICKBAY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         c
     }
 
@@ -176,7 +179,10 @@ impl Scenario {
             .cmd()
             .arg("watch")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            // A file, not a pipe nobody reads: a full pipe would block the logging thread.
+            .stderr(
+                std::fs::File::create(self.dir.path().join("watch.stderr")).expect("stderr file"),
+            )
             .spawn()
             .expect("start sickbay watch");
         self.watch = Some(child);
@@ -209,6 +215,11 @@ impl Scenario {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// What `watch` wrote to stderr (its diagnostics), for a failure's message.
+    pub fn watch_stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("watch.stderr")).unwrap_or_default()
     }
 
     /// Whether `watch` is still running.

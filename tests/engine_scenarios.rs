@@ -259,3 +259,31 @@ fn containers_labelled_out_are_neither_listed_nor_healed() {
     assert!(s.lines_of(&name).is_empty());
     assert_eq!(inspect(&name, "{{.RestartCount}}"), "0");
 }
+
+#[test]
+fn containers_that_crash_right_after_they_start_each_get_an_incident() {
+    // The first event of a new container starts an inspect; its death comes before the
+    // inspect is back. It must still be told as a death, in order.
+    let mut s = Scenario::new("quickcrash");
+    s.start_watch("");
+    let names: Vec<String> = (0..4)
+        .map(|i| {
+            s.container(
+                &format!("q{i}"),
+                &["--label", "sickbay.heal=none"],
+                "exit 3",
+            )
+        })
+        .collect();
+    for name in &names {
+        wait_until(30, "the crash recorded as an incident", || {
+            s.incidents_of(name).iter().any(|i| {
+                i["details"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("exit_code:3"))
+            })
+        });
+        assert_eq!(s.count("container_died", name), 1, "{:?}", s.lines_of(name));
+    }
+    assert!(s.stop_watch(), "watch exits cleanly");
+}

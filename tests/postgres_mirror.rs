@@ -107,11 +107,12 @@ fn the_mirror_fills_live_and_ends_exact_after_an_outage() {
     assert!(
         recorded,
         "new incidents and metrics recorded locally: metrics {before} -> {}, incidents \
-         {incidents_before} -> {}, watch running: {}; monitor.log:\n{}",
+         {incidents_before} -> {}, watch running: {}; monitor.log:\n{}\nwatch's stderr:\n{}",
         s.sqlite_i64("SELECT COUNT(*) FROM monitor_health_metrics"),
         s.sqlite_i64("SELECT COUNT(*) FROM monitor_incidents"),
         s.watch_running(),
-        s.log()
+        s.log(),
+        s.watch_stderr()
     );
     assert!(
         s.watch_running(),

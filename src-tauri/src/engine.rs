@@ -32,7 +32,13 @@ pub enum Msg {
     Connected(Docker),
     Disconnected(String),
     Event(DockerEvent),
-    Swept(Vec<Sample>),
+    /// A sweep's samples; `listed_at`: when it listed the containers.
+    Swept {
+        samples: Vec<Sample>,
+        listed_at: Instant,
+    },
+    /// The inspect of a container first seen in an event (`None`: it could not be inspected).
+    FirstSight(ContainerId, Option<Box<Sample>>),
     Sampled(Box<Sample>),
     ActionDone {
         id: ContainerId,
@@ -129,6 +135,11 @@ struct Tracked {
     acting_since: Option<SystemTime>,
     acted_until: Option<SystemTime>,
     action_ended: Option<Instant>,
+    /// When Sickbay started tracking it (a sweep that listed containers before then does not
+    /// know it yet).
+    since: Instant,
+    /// When its last Docker event was handled: a sample taken before then is older news.
+    event_at: Option<Instant>,
 }
 
 impl Tracked {
@@ -236,6 +247,9 @@ pub struct Engine {
     adopted: HashMap<String, OpenIncident>,
     /// Containers a recreate replaced, and when: a late sample or event of theirs is stale.
     retired: HashMap<ContainerId, Instant>,
+    /// Containers first seen in an event and being inspected, with the events that came
+    /// meanwhile (a container that dies right after it starts is told in order).
+    first_sight: HashMap<ContainerId, Vec<DockerEvent>>,
     docker: Option<Docker>,
     docker_error: Option<String>,
     tx: mpsc::Sender<Msg>,
@@ -290,6 +304,7 @@ pub async fn run(
         tracked: HashMap::new(),
         adopted: HashMap::new(),
         retired: HashMap::new(),
+        first_sight: HashMap::new(),
         docker: None,
         docker_error: None,
         tx: tx.clone(),
@@ -428,8 +443,9 @@ async fn sweep_loop(
         if paused.load(Ordering::Relaxed) {
             continue;
         }
+        let listed_at = Instant::now();
         let msg = match monitor::sweep(&d, &prober, &settings).await {
-            Ok(samples) => Msg::Swept(samples),
+            Ok(samples) => Msg::Swept { samples, listed_at },
             Err(e) => Msg::Disconnected(e.to_string()),
         };
         if tx.send(msg).await.is_err() {
@@ -579,18 +595,21 @@ impl Engine {
                 let _ = self.docker_tx.send(None);
             }
             Msg::Event(ev) => self.on_event(ev),
-            Msg::Swept(samples) => {
+            Msg::Swept { samples, listed_at } => {
                 let live: std::collections::HashSet<ContainerId> =
                     samples.iter().map(|s| s.info.id.clone()).collect();
                 let mut rows = Vec::with_capacity(samples.len());
                 for s in samples {
                     rows.extend(self.on_sample(s));
                 }
-                // Containers gone without a `destroy` we saw (missed while disconnected).
+                // Containers gone without a `destroy` we saw (missed while disconnected); not
+                // those first tracked after the sweep listed what there was.
                 let gone: Vec<ContainerId> = self
                     .tracked
                     .iter()
-                    .filter(|(id, t)| !live.contains(*id) && !t.being_replaced())
+                    .filter(|(id, t)| {
+                        !live.contains(*id) && !t.being_replaced() && t.since < listed_at
+                    })
                     .map(|(id, _)| id.clone())
                     .collect();
                 for id in gone {
@@ -600,10 +619,15 @@ impl Engine {
                     tracing::error!("cannot record metrics: {e}");
                 }
             }
-            Msg::Sampled(s) => {
-                if let Some(row) = self.on_sample(*s) {
-                    if let Err(e) = self.store.insert_metrics(&[row]) {
-                        tracing::error!("cannot record metrics: {e}");
+            Msg::Sampled(s) => self.on_single_sample(*s),
+            Msg::FirstSight(id, s) => {
+                if let Some(s) = s {
+                    self.on_single_sample(*s);
+                }
+                // What Docker said of it meanwhile, in order, now that it is known.
+                for ev in self.first_sight.remove(&id).unwrap_or_default() {
+                    if self.tracked.contains_key(&ev.id) {
+                        self.on_event(ev);
                     }
                 }
             }
@@ -695,6 +719,8 @@ impl Engine {
                     acting_since: None,
                     acted_until: None,
                     action_ended: None,
+                    since: Instant::now(),
+                    event_at: None,
                 },
             );
         }
@@ -716,6 +742,15 @@ impl Engine {
         }
     }
 
+    /// One sample outside a sweep, recorded at once.
+    fn on_single_sample(&mut self, s: Sample) {
+        if let Some(row) = self.on_sample(s) {
+            if let Err(e) = self.store.insert_metrics(&[row]) {
+                tracing::error!("cannot record metrics: {e}");
+            }
+        }
+    }
+
     /// A sample from a sweep (or a single inspect): metrics, then what it says about health.
     fn on_sample(&mut self, s: Sample) -> Option<MetricRow> {
         if self.replacement_in_progress(&s.info.id, &s.info.labels)
@@ -726,7 +761,11 @@ impl Engine {
             return None;
         }
         let t = self.track(s.info.clone());
-        t.info = s.info;
+        // Taken before its last event was handled: that event is the newer news of its state.
+        let outdated = t.event_at.is_some_and(|e| s.at < e);
+        if !outdated {
+            t.info = s.info;
+        }
         let cpu = match (&t.prev_stats, &s.stats) {
             (Some(prev), Some(cur)) => docker::cpu_percent(prev, cur),
             _ => None,
@@ -755,7 +794,7 @@ impl Engine {
         };
         t.last = Some(row.clone());
         // A sample taken before Sickbay's last action ended says nothing about its effect.
-        let stale = t.heal.is_acting() || t.action_ended.is_some_and(|end| s.at < end);
+        let stale = outdated || t.heal.is_acting() || t.action_ended.is_some_and(|end| s.at < end);
         if !stale && t.info.state == RunState::Running {
             let id = t.info.id.clone();
             let input = signal(t.info.health, s.probe.as_ref());
@@ -776,6 +815,16 @@ impl Engine {
     }
 
     fn on_event(&mut self, ev: DockerEvent) {
+        tracing::debug!(
+            "docker event {:?} of {} (tracked: {})",
+            ev.kind,
+            ev.id.short(),
+            self.tracked.contains_key(&ev.id)
+        );
+        if let Some(queue) = self.first_sight.get_mut(&ev.id) {
+            queue.push(ev);
+            return;
+        }
         if !self.tracked.contains_key(&ev.id) {
             if !monitor::watched(&self.settings, &ev.labels)
                 || ev.kind == EventKind::Destroy
@@ -784,20 +833,21 @@ impl Engine {
             {
                 return;
             }
-            // First sight (a new container): inspect it, then it is tracked like any other.
+            // First sight (a new container): inspect it, then it is tracked like any other;
+            // its events until then wait in `first_sight`.
             if let Some(d) = self.docker.clone() {
                 let tx = self.tx.clone();
                 let timeout = self.settings.monitoring.http_timeout_seconds;
+                self.first_sight.insert(ev.id.clone(), Vec::new());
                 tokio::spawn(async move {
                     let prober = Prober::new(Duration::from_secs(timeout));
                     let listed = docker::Listed {
-                        id: ev.id,
+                        id: ev.id.clone(),
                         name: ev.name,
                         labels: ev.labels,
                     };
-                    if let Ok(s) = monitor::sample(&d, &prober, &listed).await {
-                        let _ = tx.send(Msg::Sampled(Box::new(s))).await;
-                    }
+                    let s = monitor::sample(&d, &prober, &listed).await.ok();
+                    let _ = tx.send(Msg::FirstSight(ev.id, s.map(Box::new))).await;
                 });
             }
             return;
@@ -805,6 +855,7 @@ impl Engine {
         let Some(t) = self.tracked.get_mut(&ev.id) else {
             return;
         };
+        t.event_at = Some(Instant::now());
         let ours = t.caused_by_us(ev.time_nano);
         let id = ev.id.clone();
         match ev.kind {
@@ -1127,6 +1178,7 @@ impl Engine {
                 t.info = new;
                 t.prev_stats = None;
                 t.last_probe = None;
+                t.since = now;
                 self.tracked.insert(id.clone(), t);
             }
         }

@@ -478,6 +478,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// A project's compose arguments as text.
+    fn words(p: &Project) -> Vec<String> {
+        p.args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
@@ -507,12 +515,7 @@ mod tests {
                 PathBuf::from("/abs/override.yml")
             ]
         );
-        let args: Vec<String> = s
-            .project
-            .args()
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = words(&s.project);
         assert_eq!(
             args,
             [
@@ -544,12 +547,7 @@ mod tests {
             ),
         ]))
         .expect("a compose service");
-        let args: Vec<String> = s
-            .project
-            .args()
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = words(&s.project);
         assert!(
             args.windows(2)
                 .any(|w| w == ["--env-file", "/src/shop/.env.prod"]),
