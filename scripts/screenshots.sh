@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Photographs the real app for the README: the tray menu (trayer as the tray host, a click
 # with xdotool, ImageMagick's import) and the dashboard, in a virtual X display with a D-Bus
-# session of its own, watching three demo containers (one of them made unhealthy).
+# session of its own, watching a demo compose stack of three containers (started with `sickbay
+# up`; one of them made unhealthy).
 #
 # Usage: scripts/screenshots.sh [OUT_DIR]   (default docs/screenshots; builds with cargo build)
 set -euo pipefail
@@ -21,21 +22,33 @@ fi
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
 RUN="$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-NAMES=(sbt-demo-web sbt-demo-db sbt-demo-worker)
+PROJECT=demo
 PIDS=()
+compose() {
+    if docker compose version >/dev/null 2>&1; then docker compose "$@"; else docker-compose "$@"; fi
+}
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for n in "${NAMES[@]}"; do docker rm -f "$n" >/dev/null 2>&1 || true; done
+    compose -p "$PROJECT" -f "$WORK/compose.yml" down -v -t 1 >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-for n in "${NAMES[@]}"; do
-    docker run -d --name "$n" --label "sbt.demo=$RUN" --label sbt.test=1 \
-        --health-cmd 'test ! -f /tmp/sick' --health-interval 1s --health-retries 1 \
-        "${SICKBAY_TEST_IMAGE:-sickbay-test:latest}" sleep 100000 >/dev/null
-done
-printf '[monitoring]\ninterval_seconds = 2\nlabel_selector = ["sbt.demo=%s"]\n' "$RUN" >"$WORK/sickbay.toml"
+{
+    printf 'version: "2.4"\nservices:\n'
+    for s in web db worker; do
+        printf '  %s:\n    image: %s\n' "$s" "${SICKBAY_TEST_IMAGE:-sickbay-test:latest}"
+        printf '    command: ["sleep", "100000"]\n    stop_grace_period: 1s\n'
+        printf '    labels:\n      sbt.demo: "%s"\n      sbt.test: "1"\n' "$RUN"
+        printf '    healthcheck:\n      test: ["CMD-SHELL", "test ! -f /tmp/sick"]\n'
+        printf '      interval: 1s\n      retries: 1\n'
+    done
+} >"$WORK/compose.yml"
+printf '[monitoring]\ninterval_seconds = 2\nlabel_selector = ["sbt.demo=%s"]\n[stack]\ncompose_file = "compose.yml"\nproject_name = "%s"\n' \
+    "$RUN" "$PROJECT" >"$WORK/sickbay.toml"
 export SICKBAY_CONFIG="$WORK/sickbay.toml" SICKBAY_DATA_DIR="$WORK/data" HOME="$WORK"
+"$APP" up >/dev/null 2>&1
+WORKER="$(docker ps --filter "label=com.docker.compose.project=$PROJECT" \
+    --filter label=com.docker.compose.service=worker --format '{{.Names}}')"
 
 trayer --edge top --align right --widthtype request --height 24 --SetDockType true \
     --transparent false --tint 0x303030 &
@@ -44,7 +57,7 @@ sleep 1
 "$APP" >"$WORK/app.log" 2>&1 &
 PIDS+=($!)
 sleep 6
-docker exec sbt-demo-worker touch /tmp/sick
+docker exec "$WORKER" touch /tmp/sick
 sleep 4
 
 # The tray menu: click the icon at the top right, photograph, crop.
