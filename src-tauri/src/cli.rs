@@ -565,21 +565,9 @@ fn stack(cli: &Cli, op: crate::stack::Op) -> Result<(), Failure> {
         .map(|f| f.display().to_string())
         .collect();
     eprintln!("{}: {} (with {tool})", op.doing(), files.join(", "));
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let result = runtime()?.block_on(async {
-        let run = stack::run(tool, &project, &op, Some(tx));
-        tokio::pin!(run);
-        let result = loop {
-            tokio::select! {
-                Some(line) = rx.recv() => eprintln!("  {line}"),
-                r = &mut run => break r,
-            }
-        };
-        while let Ok(line) = rx.try_recv() {
-            eprintln!("  {line}");
-        }
-        result
-    });
+    let result = runtime()?.block_on(stack::run(tool, &project, &op, |line| {
+        eprintln!("  {line}")
+    }));
     match result {
         Ok(()) => {
             eprintln!("{}: done", op.doing());
@@ -589,6 +577,13 @@ fn stack(cli: &Cli, op: crate::stack::Op) -> Result<(), Failure> {
         Err(ComposeError::Failed {
             command, status, ..
         }) => Err(anyhow::anyhow!("`{command}` failed ({status}); its output is above").into()),
+        Err(ComposeError::TimedOut {
+            command, minutes, ..
+        }) => Err(anyhow::anyhow!(
+            "`{command}` did not finish within {minutes} minutes and was stopped; its output is \
+             above"
+        )
+        .into()),
         Err(e) => Err(e.into()),
     }
 }

@@ -1255,21 +1255,26 @@ async fn recreate(
     let Some(service) = service else {
         return (Err("the container is not a compose service".into()), None);
     };
-    let Some(tool) = Tool::cached() else {
+    // Finding compose runs it (`version`): not on the runtime's threads.
+    let tool = tokio::task::spawn_blocking(Tool::cached)
+        .await
+        .ok()
+        .flatten();
+    let Some(tool) = tool else {
         return (Err(stack::ComposeError::NotInstalled.to_string()), None);
     };
     // The build and the recreate together: a user's start or stop of the stack waits.
     let _held = stack::lock(&service.project).await;
     let build = if action == HealAction::Rebuild {
         let op = Op::Build(service.service.clone());
-        stack::run(tool, &service.project, &op, None).await
+        stack::run(tool, &service.project, &op, |_| {}).await
     } else {
         Ok(())
     };
     let result = match build {
         Ok(()) => {
             let op = Op::Recreate(service.service);
-            stack::run(tool, &service.project, &op, None).await
+            stack::run(tool, &service.project, &op, |_| {}).await
         }
         Err(e) => Err(e),
     };

@@ -283,16 +283,13 @@ pub async fn lock(project: &Project) -> tokio::sync::OwnedMutexGuard<()> {
     lock.lock_owned().await
 }
 
-/// One line of what compose printed, as it prints it.
-pub type Progress = mpsc::UnboundedSender<String>;
-
 /// Runs `op` on `project` and waits for it. Every line compose prints goes to `progress` as
 /// it comes; a failure carries the command and everything it printed.
 pub async fn run(
     tool: &Tool,
     project: &Project,
     op: &Op,
-    progress: Option<Progress>,
+    mut progress: impl FnMut(&str),
 ) -> Result<(), ComposeError> {
     if let Some(f) = project.missing_files().first() {
         return Err(ComposeError::MissingFile(f.to_path_buf()));
@@ -328,9 +325,7 @@ pub async fn run(
     let limit = op.time_limit();
     let waited = tokio::time::timeout(limit, async {
         while let Some(line) = rx.recv().await {
-            if let Some(p) = &progress {
-                let _ = p.send(line.clone());
-            }
+            progress(&line);
             output.push(line);
         }
         child.wait().await

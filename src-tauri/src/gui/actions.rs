@@ -75,19 +75,11 @@ pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(
     tauri::async_runtime::spawn(async move {
         // After a heal step's compose run on the same project, never beside it.
         let _held = stack::lock(&project).await;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let run = stack::run(tool, &project, &op, Some(tx));
-        tokio::pin!(run);
         let shared = app.state::<Shared>();
-        let result = loop {
-            tokio::select! {
-                Some(line) = rx.recv() => shared.stack.send_modify(|s| s.line(line)),
-                r = &mut run => break r,
-            }
-        };
-        while let Ok(line) = rx.try_recv() {
-            shared.stack.send_modify(|s| s.line(line));
-        }
+        let result = stack::run(tool, &project, &op, |line| {
+            shared.stack.send_modify(|s| s.line(line.to_string()));
+        })
+        .await;
         match &result {
             Ok(()) => tracing::info!("{}: done", op.doing()),
             Err(e) => {

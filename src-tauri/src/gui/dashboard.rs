@@ -165,7 +165,10 @@ async fn serve<R: Runtime>(
                 Err(_) => break,
             },
             r = stack.changed() => match r {
-                Ok(()) => pending.push(ToDashboard::Stack(stack.borrow_and_update().clone())),
+                Ok(()) => {
+                    super::settle(&stack).await;
+                    pending.push(ToDashboard::Stack(stack.borrow_and_update().clone()));
+                }
                 Err(_) => break,
             },
             e = events.recv() => match e {

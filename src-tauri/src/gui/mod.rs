@@ -44,6 +44,14 @@ fn icon(verdict: Verdict) -> tauri::Result<Image<'static>> {
     Image::from_bytes(bytes)
 }
 
+/// Each line compose prints changes the stack's status, which carries all of them: while it
+/// runs, its readers (the tray, the dashboard) take one update per burst, not one per line.
+pub(crate) async fn settle(stack: &watch::Receiver<StackStatus>) {
+    if stack.borrow().running.is_some() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 /// The app's configuration and embedded UI (one copy for the tray app and the dashboard).
 pub(crate) fn context() -> tauri::Context<tauri::Wry> {
     tauri::generate_context!()
@@ -79,6 +87,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (stack_tx, _) = watch::channel(StackStatus::new(&settings.stack));
     let (requests_tx, mut requests_rx) = mpsc::unbounded_channel::<bool>();
     let notify_settings = settings.notify.clone();
+    let stack_configured = crate::stack::Project::from_settings(&settings.stack).is_some();
     let config_file = source.file().map(Path::to_path_buf);
     let dashboard = DashboardProcess::new(dashboard::config_for_child(cli), events_tx.clone());
     let shared = Shared {
@@ -153,7 +162,9 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 dashboard::open(app.handle());
             }
             // Finding compose runs it (`version`): off the menu's thread, before the first click.
-            std::thread::spawn(crate::stack::Tool::cached);
+            if stack_configured {
+                std::thread::spawn(crate::stack::Tool::cached);
+            }
             Ok(())
         })
         .build(context())
@@ -352,6 +363,7 @@ async fn render<R: Runtime>(
                 if r.is_err() {
                     break;
                 }
+                settle(&stack_rx).await;
             }
             r = events.recv() => match r {
                 Ok(row) => {

@@ -32,35 +32,39 @@ pub async fn run(settings: Notify, config: Option<PathBuf>, events: broadcast::R
     .await
 }
 
-/// Shows one message, from a thread of its own: talking to the notification server blocks,
-/// and waiting for the user's click blocks until the notification is closed.
+/// Shows one coalesced message; a failure's offers to investigate its first incident.
 fn show(m: Message, config: Option<PathBuf>) {
     let investigate = m
         .failure
         .then(|| m.incident_to_investigate())
         .flatten()
         .map(|incident| (incident, config));
+    spawn_delivery(m.title, m.text, m.failure, investigate);
+}
+
+/// A failure told without an action (the stack's start or stop failed, ...).
+pub fn plain(title: String, text: String) {
+    spawn_delivery(title, text, true, None);
+}
+
+/// Delivers from a thread of its own: talking to the notification server blocks, and waiting
+/// for the user's click blocks until the notification is closed.
+fn spawn_delivery(
+    title: String,
+    text: String,
+    failure: bool,
+    investigate: Option<(i64, Option<PathBuf>)>,
+) {
     let spawned = std::thread::Builder::new()
         .name("notification".into())
         .spawn(move || {
-            if let Err(e) = deliver(&m.title, &m.text, m.failure, investigate) {
+            if let Err(e) = deliver(&title, &text, failure, investigate) {
                 tracing::warn!("cannot show a desktop notification: {e}");
             }
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot show a desktop notification: {e}");
     }
-}
-
-/// A plain notification (the stack's start or stop failed, ...), without an action.
-pub fn plain(title: String, text: String) {
-    let _ = std::thread::Builder::new()
-        .name("notification".into())
-        .spawn(move || {
-            if let Err(e) = deliver(&title, &text, true, None) {
-                tracing::warn!("cannot show a desktop notification: {e}");
-            }
-        });
 }
 
 #[cfg(all(unix, not(target_os = "macos")))]
