@@ -242,12 +242,17 @@ impl Scenario {
     /// Once `watch` has sampled `container` (so it follows its events), creates `/tmp/go` in
     /// it: the cue for containers written to wait for it.
     pub fn go_when_watched(&self, container: &str) {
+        self.wait_sampled(container);
+        docker_ok(&["exec", container, "touch", "/tmp/go"]);
+    }
+
+    /// Waits until `watch` has recorded a sample of `container`: it is tracked.
+    pub fn wait_sampled(&self, container: &str) {
         wait_until(60, "the container sampled by watch", || {
             self.sqlite_i64(&format!(
                 "SELECT COUNT(*) FROM monitor_health_metrics WHERE container_name = '{container}'"
             )) > 0
         });
-        docker_ok(&["exec", container, "touch", "/tmp/go"]);
     }
 
     pub fn log(&self) -> String {

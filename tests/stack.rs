@@ -104,6 +104,22 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// The scenario's stack with `sickbay.heal=<heal>` on web, started with `sickbay up` and web
+/// healthy: the stack, its config, web's name and its container id.
+fn healthy_stack(s: &Scenario, heal: &str) -> (Stack, String, String, String) {
+    let stack = Stack::write(s, &format!("      sickbay.heal: \"{heal}\""));
+    let cfg = stack.config();
+    s.config(&cfg);
+    let up = sickbay(s, &["up"]);
+    assert!(up.status.success(), "sickbay up: {}", text(&up));
+    let web = stack.container("web").expect("web created");
+    let id = inspect(&web, "{{.Id}}");
+    wait_until(30, "web healthy", || {
+        inspect(&web, "{{.State.Health.Status}}") == "healthy"
+    });
+    (stack, cfg, web, id)
+}
+
 /// Waits until `container`'s incident is closed as healed; returns the actions it took.
 fn healed_with(s: &Scenario, container: &str, timeout: u64) -> Vec<String> {
     wait_until(timeout, "the incident healed", || {
@@ -130,9 +146,16 @@ fn up_starts_the_stack_and_down_stops_it_removing_nothing() {
     assert!(up.status.success(), "sickbay up: {}", text(&up));
     let said = text(&up);
     assert!(said.contains("Starting stack"), "{said}");
-    assert!(said.contains("web"), "compose's progress is shown: {said}");
     let web = stack.container("web").expect("web created");
     let worker = stack.container("worker").expect("worker created");
+    // Compose's own lines, indented under Sickbay's, name what it created.
+    for c in [&web, &worker] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with("  ") && l.contains(c.as_str())),
+            "compose's progress names {c}: {said}"
+        );
+    }
     for c in [&web, &worker] {
         assert_eq!(inspect(c, "{{.State.Status}}"), "running", "{c}");
     }
@@ -214,24 +237,11 @@ fn a_broken_or_missing_stack_says_what_is_wrong() {
 #[test]
 fn a_compose_service_that_restarts_cannot_fix_is_recreated_and_healed() {
     let mut s = Scenario::new("recreate");
-    let stack = Stack::write(&s, "      sickbay.heal: \"restart,recreate\"");
-    let cfg = stack.config();
-    s.config(&cfg);
-    let up = sickbay(&s, &["up"]);
-    assert!(up.status.success(), "sickbay up: {}", text(&up));
-    let web = stack.container("web").expect("web created");
-    let old_id = inspect(&web, "{{.Id}}");
+    let (_stack, cfg, web, old_id) = healthy_stack(&s, "restart,recreate");
     docker_ok(&["exec", &web, "sh", "-c", "echo kept > /data/file"]);
-    wait_until(30, "web healthy", || {
-        inspect(&web, "{{.State.Health.Status}}") == "healthy"
-    });
 
     s.start_watch(&cfg);
-    wait_until(60, "web sampled by watch", || {
-        s.sqlite_i64(&format!(
-            "SELECT COUNT(*) FROM monitor_health_metrics WHERE container_name = '{web}'"
-        )) > 0
-    });
+    s.wait_sampled(&web);
     // Sick in its own filesystem: a restart keeps the file, a recreate starts clean.
     docker_ok(&["exec", &web, "touch", "/tmp/sick"]);
 
@@ -350,4 +360,53 @@ services:
     assert!(s.stop_watch(), "watch exits cleanly");
     drop(stack);
     let _ = docker(&["rmi", &image]);
+}
+
+#[test]
+fn a_recreate_that_fails_keeps_the_incident_on_the_container_compose_left() {
+    let mut s = Scenario::new("badrecreate");
+    let (stack, cfg, web, old_id) = healthy_stack(&s, "recreate");
+    // The developer breaks the service's command: a recreate replaces the container, then
+    // cannot start the new one.
+    let text_now = std::fs::read_to_string(&stack.file).expect("compose.yml");
+    let broken = text_now.replacen(
+        r#"command: ["sh", "-c", "trap 'exit 0' TERM; echo web up; while true; do sleep 1; done"]"#,
+        r#"command: ["/no/such/program"]"#,
+        1,
+    );
+    assert_ne!(broken, text_now, "the web service's command is replaced");
+    std::fs::write(&stack.file, broken).expect("write compose.yml");
+
+    s.start_watch(&cfg);
+    s.wait_sampled(&web);
+    docker_ok(&["exec", &web, "touch", "/tmp/sick"]);
+    wait_until(120, "healing_failed", || {
+        s.count("healing_failed", &web) == 1
+    });
+    let new_id = inspect(&web, "{{.Id}}");
+    assert_ne!(
+        new_id, old_id,
+        "compose replaced the container before failing"
+    );
+    assert_eq!(
+        s.count("container_removed", &web),
+        0,
+        "the incident stays with the container: {:?}",
+        s.lines_of(&web)
+    );
+    let incidents = s.incidents_of(&web);
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert!(
+        incidents[0]["closed_at"].is_null(),
+        "still open: {}",
+        incidents[0]
+    );
+    let actions: Vec<&str> = incidents[0]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["recreate"], "once per window: {}", incidents[0]);
+    assert!(s.stop_watch(), "watch exits cleanly");
 }
