@@ -4,6 +4,8 @@
 //! 1. Latency from Docker's `health_status: unhealthy` event to Sickbay's restart request.
 //! 2. Latency from Docker's `die` event to the incident row.
 //! 3. Idle CPU and peak RSS of `sickbay watch` watching 50 containers at the default interval.
+//! 4. Time from a container's first failed check to its escalation, for containers no heal
+//!    fixes, with the default heal and alert settings.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,11 +16,14 @@ use std::time::{Duration, Instant};
 #[path = "../tests/common.rs"]
 mod common;
 
-use common::{docker_ok as docker, wait_until, BIN, HEALTH_NOT_SICK, IMAGE};
+use common::{
+    docker_ok as docker, wait_until, BIN, HEALTH_NOT_SICK, HEALTH_UNLESS_TMP_SICK, IMAGE,
+};
 
 const TRIALS: usize = 20;
 const IDLE_CONTAINERS: usize = 50;
 const IDLE_SECONDS: u64 = 120;
+const HOPELESS: usize = 5;
 
 /// Starts a labelled container of the test image running `sh -c cmd`.
 fn start_container(name: &str, label: &str, args: &[&str], cmd: &str) {
@@ -183,6 +188,25 @@ fn latencies(docker_times: &HashMap<String, f64>, ours: &HashMap<String, f64>) -
     v
 }
 
+/// Per container, from Docker's first `docker_status` event to Sickbay's first `event`.
+fn event_latencies(
+    events: &EventStream,
+    data: &Path,
+    docker_status: &str,
+    event: &str,
+) -> Vec<f64> {
+    latencies(
+        &events.first_times(docker_status),
+        &times(
+            data,
+            &format!(
+                "SELECT container_name, MIN(timestamp) FROM monitor_events
+                  WHERE event = '{event}' GROUP BY container_name"
+            ),
+        ),
+    )
+}
+
 fn proc_field(pid: u32, key: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -269,13 +293,11 @@ fn main() {
             ) >= TRIALS as i64
         },
     );
-    let heal = latencies(
-        &events.first_times("health_status: unhealthy"),
-        &times(
-            &data,
-            "SELECT container_name, MIN(timestamp) FROM monitor_events
-              WHERE event = 'restarting_container' GROUP BY container_name",
-        ),
+    let heal = event_latencies(
+        &events,
+        &data,
+        "health_status: unhealthy",
+        "restarting_container",
     );
     let die = latencies(
         &events.first_times("die"),
@@ -317,6 +339,51 @@ fn main() {
     let rss = proc_field(pid, "VmRSS:");
     drop(cleanup);
 
+    // Phase 4: containers no heal fixes, default settings; a process that stops on SIGTERM
+    // (as services do), a health check every second.
+    let mut cleanup = Cleanup {
+        label: label.clone(),
+        watch: None,
+    };
+    let data = dir.path().join("hopeless");
+    let events = EventStream::start(&label);
+    let hopeless: Vec<String> = (0..HOPELESS)
+        .map(|i| format!("{run}-hopeless-{i}"))
+        .collect();
+    for name in &hopeless {
+        start_container(
+            name,
+            &label,
+            HEALTH_UNLESS_TMP_SICK,
+            "trap 'exit 0' TERM; while true; do sleep 0.2; done",
+        );
+    }
+    cleanup.watch = Some(start_watch(&data, &config));
+    wait_until(120, "the first sweep of the hopeless containers", || {
+        count(
+            &data,
+            "SELECT COUNT(DISTINCT container_name) FROM monitor_health_metrics",
+        ) >= HOPELESS as i64
+    });
+    wait_until(60, "every hopeless container healthy first", || {
+        hopeless
+            .iter()
+            .all(|n| docker(&["inspect", "-f", "{{.State.Health.Status}}", n]) == "healthy")
+    });
+    // Sick for good: a file in the image's own filesystem survives every restart.
+    for name in &hopeless {
+        docker(&["exec", name, "touch", "/tmp/sick"]);
+    }
+    wait_until(300, "every hopeless container escalated", || {
+        count(
+            &data,
+            "SELECT COUNT(DISTINCT container_name) FROM monitor_events WHERE event = 'escalated'",
+        ) >= HOPELESS as i64
+    });
+    let escalation = event_latencies(&events, &data, "health_status: unhealthy", "escalated");
+    drop(events);
+    drop(cleanup);
+
     let nproc = std::thread::available_parallelism().map_or(0, usize::from);
     println!("\n| measure ({TRIALS} trials each, {nproc} cores) | median | p95 | max | target |");
     println!("|---|---|---|---|---|");
@@ -332,6 +399,18 @@ fn main() {
             v[v.len() - 1]
         );
     }
+    assert!(
+        escalation.len() >= HOPELESS,
+        "escalation: only {} matched",
+        escalation.len()
+    );
+    println!(
+        "| first `unhealthy` → escalation, no heal helps, default settings ({HOPELESS} containers) \
+         | {:.1} s | {:.1} s | {:.1} s | < 30 s |",
+        percentile(&escalation, 0.5) / 1000.0,
+        percentile(&escalation, 0.95) / 1000.0,
+        escalation[escalation.len() - 1] / 1000.0
+    );
     println!(
         "\n| `sickbay watch`, {IDLE_CONTAINERS} containers, 30 s interval, {IDLE_SECONDS} s | figure | target |"
     );

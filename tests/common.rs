@@ -22,6 +22,17 @@ pub const HEALTH_NOT_SICK: &[&str] = &[
     "1",
 ];
 
+/// Health check flags: healthy unless `/tmp/sick` exists (in the container's own filesystem:
+/// it survives restarts).
+pub const HEALTH_UNLESS_TMP_SICK: &[&str] = &[
+    "--health-cmd",
+    "test ! -f /tmp/sick",
+    "--health-interval",
+    "1s",
+    "--health-retries",
+    "1",
+];
+
 /// Health check flags: unhealthy one second after start, whatever happens.
 pub const HEALTH_ALWAYS_FAILING: &[&str] = &[
     "--health-cmd",
@@ -102,6 +113,8 @@ pub struct Scenario {
     pub dir: tempfile::TempDir,
     containers: Vec<String>,
     watch: Option<Child>,
+    /// `[heal]` keys of the test's own, in place of the fast defaults.
+    heal: Vec<(String, String)>,
 }
 
 impl Scenario {
@@ -112,7 +125,14 @@ impl Scenario {
             dir: tempfile::tempdir().expect("tempdir"),
             containers: Vec::new(),
             watch: None,
+            heal: Vec::new(),
         }
+    }
+
+    /// Sets a `[heal]` key for every config written from now on (a TOML value: `1`, `"x"`).
+    pub fn set_heal(&mut self, key: &str, value: &str) {
+        self.heal.retain(|(k, _)| k != key);
+        self.heal.push((key.to_string(), value.to_string()));
     }
 
     pub fn data(&self) -> PathBuf {
@@ -122,10 +142,21 @@ impl Scenario {
     /// A config for fast tests: 2 s sweeps, only this scenario's containers.
     pub fn config(&self, extra: &str) -> PathBuf {
         let path = self.dir.path().join("sickbay.toml");
+        let mut heal: Vec<(String, String)> = [
+            ("max_attempts", "2"),
+            ("backoff_initial_seconds", "1"),
+            ("backoff_max_seconds", "2"),
+            ("verify_seconds", "4"),
+        ]
+        .iter()
+        .filter(|(k, _)| !self.heal.iter().any(|(o, _)| o == k))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        heal.extend(self.heal.iter().cloned());
+        let heal: String = heal.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
         let text = format!(
             "[monitoring]\ninterval_seconds = 2\nlabel_selector = [\"sickbay.test={}\"]\n\
-             [heal]\nmax_attempts = 2\nbackoff_initial_seconds = 1\nbackoff_max_seconds = 2\n\
-             verify_seconds = 4\n{extra}\n",
+             [heal]\n{heal}{extra}\n",
             self.run
         );
         std::fs::write(&path, text).expect("write config");

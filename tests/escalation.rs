@@ -463,14 +463,7 @@ fn commits_made_after_an_escalation_show_on_the_incident_once_it_is_healthy() {
     // Unhealthy until /tmp/sick is removed; restarts do not help (it is made at each start).
     let name = s.container(
         "api",
-        &[
-            "--health-cmd",
-            "test ! -f /tmp/sick",
-            "--health-interval",
-            "1s",
-            "--health-retries",
-            "1",
-        ],
+        HEALTH_UNLESS_TMP_SICK,
         "touch /tmp/sick; exec sleep 100000",
     );
     s.start_watch(&format!(

@@ -31,6 +31,7 @@ const metrics = new Map(); // container name → samples of the last hour
 
 function summary(s) {
   if (s.paused) return "Monitoring paused";
+  if (s.standing_by) return `Standing by: ${s.standing_by}`;
   if (!s.docker_reachable) return `Docker unreachable (${s.docker_error ?? s.docker_endpoint})`;
   const watched = s.containers.filter((c) => c.verdict !== null).length;
   const sick = s.containers.filter((c) => c.verdict === "yellow" || c.verdict === "red");
@@ -69,6 +70,13 @@ function renderStatus() {
   }
   $("container-rows").replaceChildren(...rows);
   $("paused").checked = status.paused;
+  const warnings = [];
+  if (status.other_healer) warnings.push(`Another healer may be at work: ${status.other_healer}`);
+  if (status.history_errors) {
+    warnings.push(`${status.history_errors} write(s) to the history failed: see the diagnostic log`);
+  }
+  $("warnings").hidden = warnings.length === 0;
+  $("warnings").replaceChildren(...warnings.map((w) => el("p", {}, w)));
 }
 
 async function loadMetrics() {

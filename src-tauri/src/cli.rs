@@ -123,6 +123,9 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             let _guard = crate::telemetry::init(None, "warn");
             let store = Store::open(&paths::database_file())?;
             let mut view = runtime()?.block_on(engine::snapshot(&settings, &store));
+            if let Some(state) = engine::EngineState::read(&paths::data_dir().join("engine.json")) {
+                view.history_errors = state.history_errors;
+            }
             if settings.storage.postgres_url().is_some() {
                 view.mirror_pending = Some(store.outbox_state()?.pending);
             }
@@ -219,13 +222,106 @@ pub async fn run_engine(
         bus.subscribe(),
     ));
     let mirror = crate::mirror::Running::start(&settings, paths::database_file(), None);
-    let result = engine::run(settings, store, paths::logs_dir(), shutdown, links).await;
+    tokio::pin!(shutdown);
+    let mut store = store;
+    let Some(acting) = stand_by(&settings, &mut store, links.status.as_ref(), &mut shutdown).await
+    else {
+        // Stopped while standing by.
+        alerts.abort();
+        webhook.abort();
+        if let Some(m) = mirror {
+            m.stop().await;
+        }
+        return Ok(());
+    };
+    links.state_file = Some(paths::data_dir().join("engine.json"));
+    let result = engine::run(settings, store, paths::logs_dir(), &mut shutdown, links).await;
+    drop(acting);
     alerts.abort();
     webhook.abort();
     if let Some(m) = mirror {
         m.stop().await;
     }
     result
+}
+
+/// Waits until this process may act on the engine: another Sickbay watching the same
+/// containers of the same engine acts meanwhile, and this one says it stands by (in
+/// `monitor.log`, the history and the status) and takes over when the other stops. `None`:
+/// `shutdown` came first. A lock that cannot be taken at all (no writable folder) is said in
+/// the diagnostic log, and this process acts.
+async fn stand_by(
+    settings: &Settings,
+    // `&mut`: a shared `&Store` is not `Send`, and this future runs on the tray's runtime.
+    store: &mut Store,
+    status: Option<&tokio::sync::watch::Sender<engine::StatusView>>,
+    shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+) -> Option<Option<crate::lock::ActingLock>> {
+    use crate::lock::{self, Acquire};
+    let endpoint = docker::endpoint();
+    let selector = &settings.monitoring.label_selector;
+    let me = format!(
+        "pid {}, data {}",
+        std::process::id(),
+        paths::data_dir().display()
+    );
+    let mut stood_by = false;
+    loop {
+        match lock::try_acquire(&lock::dir(), &endpoint, selector, &me) {
+            Ok(Acquire::Acting(l)) => {
+                if stood_by {
+                    note_event(settings, store, "taking_over", String::new());
+                }
+                return Some(Some(l));
+            }
+            Ok(Acquire::Held { by }) => {
+                if !stood_by {
+                    stood_by = true;
+                    let other = by.unwrap_or_else(|| "another process".into());
+                    let why = format!(
+                        "another Sickbay ({other}) acts on {endpoint} for the same containers; \
+                         this one stands by and takes over when it stops"
+                    );
+                    tracing::warn!("{why}");
+                    note_event(
+                        settings,
+                        store,
+                        "standing_by",
+                        format!("docker:{endpoint} other:{:?}", other),
+                    );
+                    if let Some(tx) = status {
+                        let _ = tx.send(engine::StatusView::standing_by(endpoint.clone(), why));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot take the lock that keeps two Sickbays from acting on one engine \
+                     ({e}); acting anyway"
+                );
+                return Some(None);
+            }
+        }
+        tokio::select! {
+            _ = &mut *shutdown => return None,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// An event outside the engine's run, written like the engine's: history, then monitor.log.
+fn note_event(settings: &Settings, store: &Store, event: &str, fields: String) {
+    if let Err(e) = store.insert_event(&crate::clock::utc_now(), event, None, None, &fields) {
+        tracing::error!("history: recording {event} failed: {e}");
+    }
+    let max = settings.retention.log_max_mb * 1024 * 1024;
+    let path = paths::logs_dir().join("monitor.log");
+    let line = crate::logfile::format_line(&crate::clock::log_stamp(), event, &fields);
+    if let Err(e) = crate::logfile::LogFile::open(&path, max, settings.retention.log_keep)
+        .and_then(|mut log| log.append(&line))
+    {
+        tracing::error!("cannot write {}: {e}", path.display());
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM (Ctrl+C on Windows).
@@ -463,6 +559,52 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
             advice: Some("move the file aside; Sickbay starts a new one".into()),
         }),
     }
+    if let Some(state) = engine::EngineState::read(&paths::data_dir().join("engine.json")) {
+        checks.push(Check {
+            ok: state.history_errors == 0,
+            essential: false,
+            what: match &state.last_history_error {
+                None => format!(
+                    "the running watcher (pid {}) has written every event to the history",
+                    state.pid
+                ),
+                Some(last) => format!(
+                    "the running watcher (pid {}) failed {} write(s) to the history; the last: {last}",
+                    state.pid, state.history_errors
+                ),
+            },
+            advice: (state.history_errors > 0).then(|| {
+                "see the diagnostic log (logs/sickbay.log.*); check the disk and the file's \
+                 permissions"
+                    .to_string()
+            }),
+        });
+    }
+    if let Ok(store) = Store::open(&paths::database_file()) {
+        let since = crate::clock::utc_ago(std::time::Duration::from_secs(3600));
+        if let Ok(others) = store.restarts_by_others_since(&since) {
+            if !others.is_empty() {
+                let list: Vec<String> = others.iter().map(|(n, c)| format!("{n} ({c}×)")).collect();
+                checks.push(Check {
+                    ok: false,
+                    essential: false,
+                    what: format!(
+                        "another healer seems to be at work: restarted by something other than \
+                         Sickbay while failing, in the last hour: {}",
+                        list.join(", ")
+                    ),
+                    advice: Some(
+                        "stop the other healer (autoheal, a second Sickbay on another machine, \
+                         a cron job): its restarts count against Sickbay's limits"
+                            .into(),
+                    ),
+                });
+            }
+        }
+    }
+    if let Ok((settings, _)) = load_settings(cli) {
+        checks.push(acting_check(&settings));
+    }
     if let Some(url) = load_settings(cli)
         .ok()
         .and_then(|(s, _)| s.storage.postgres_url())
@@ -492,6 +634,45 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
         });
     }
     Ok(())
+}
+
+/// Whether this process would act on the engine or stand by for another Sickbay.
+fn acting_check(settings: &Settings) -> Check {
+    use crate::lock::{self, Acquire};
+    let endpoint = docker::endpoint();
+    let me = format!("pid {} (sickbay doctor)", std::process::id());
+    match lock::try_acquire(
+        &lock::dir(),
+        &endpoint,
+        &settings.monitoring.label_selector,
+        &me,
+    ) {
+        Ok(Acquire::Acting(_)) => Check {
+            ok: true,
+            essential: false,
+            what: "no other Sickbay acts on these containers now".into(),
+            advice: None,
+        },
+        Ok(Acquire::Held { by }) => Check {
+            ok: true,
+            essential: false,
+            what: format!(
+                "a Sickbay acts on these containers now ({}); another one started with this \
+                 configuration stands by until it stops",
+                by.unwrap_or_else(|| "another process".into())
+            ),
+            advice: None,
+        },
+        Err(e) => Check {
+            ok: false,
+            essential: false,
+            what: format!("cannot check for another Sickbay: {e}"),
+            advice: Some(format!(
+                "make {} writable: two Sickbays could both act",
+                lock::dir().display()
+            )),
+        },
+    }
 }
 
 /// The Postgres mirror's line of `doctor`: reachable, schema version, rows pending, lag.

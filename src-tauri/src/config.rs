@@ -72,6 +72,10 @@ pub struct Heal {
     pub stop_timeout_seconds: u64,
     /// How long a heal has to show a passing check before it counts as failed.
     pub verify_seconds: u64,
+    /// After an action, a failing HTTP probe counts only after this many seconds (the service
+    /// may still be starting; never more than `verify_seconds`); an `unhealthy` health check or a
+    /// death ends verification at once.
+    pub verify_grace_seconds: u64,
     /// Restart containers that exited with a non-zero code and have no restart policy.
     pub restart_crashed: bool,
     /// The ladder's rungs after the cache clear, for every container (a container's
@@ -90,6 +94,7 @@ impl Default for Heal {
             backoff_reset_minutes: 10,
             stop_timeout_seconds: 10,
             verify_seconds: 60,
+            verify_grace_seconds: 10,
             restart_crashed: true,
             steps: vec![Step::Restart],
         }

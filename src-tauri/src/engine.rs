@@ -42,6 +42,9 @@ pub enum Msg {
     Sampled(Box<Sample>),
     ActionDone {
         id: ContainerId,
+        /// Which of the container's actions this is: a result that comes after its action
+        /// timed out (and another began) is dropped.
+        seq: u64,
         action: HealAction,
         result: Result<(), String>,
         /// The container that took this one's place (a compose recreate makes a new one).
@@ -81,6 +84,17 @@ pub struct StatusView {
     pub mirror_pending: Option<i64>,
     /// Monitoring is paused by the user: no sweeps, no healing, verdict grey.
     pub paused: bool,
+    /// Writes to the history that failed since the engine started (each is in the
+    /// diagnostic log, with what was lost).
+    #[serde(default)]
+    pub history_errors: u64,
+    /// Restarts Sickbay did not ask for, of containers that were failing, within the heal
+    /// window: another healer (autoheal, a second Sickbay, a cron job) may be at work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_healer: Option<String>,
+    /// This Sickbay stands by while another one acts on the same engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing_by: Option<String>,
 }
 
 impl StatusView {
@@ -93,6 +107,25 @@ impl StatusView {
             containers: Vec::new(),
             mirror_pending: None,
             paused: false,
+            history_errors: 0,
+            other_healer: None,
+            standing_by: None,
+        }
+    }
+
+    /// Another Sickbay acts on the engine; this one watches nothing until it stops.
+    pub fn standing_by(endpoint: String, why: String) -> Self {
+        Self {
+            verdict: Verdict::Grey,
+            docker_endpoint: endpoint,
+            docker_reachable: false,
+            docker_error: None,
+            containers: Vec::new(),
+            mirror_pending: None,
+            paused: false,
+            history_errors: 0,
+            other_healer: None,
+            standing_by: Some(why),
         }
     }
 
@@ -106,6 +139,9 @@ impl StatusView {
             containers,
             mirror_pending: None,
             paused: false,
+            history_errors: 0,
+            other_healer: None,
+            standing_by: None,
         }
     }
 }
@@ -140,6 +176,12 @@ struct Tracked {
     since: Instant,
     /// When its last Docker event was handled: a sample taken before then is older news.
     event_at: Option<Instant>,
+    /// Numbers Sickbay's actions on it; a result carries its number.
+    action_seq: u64,
+    /// The last `die` was Docker's restart policy at work: the `start` after it is Docker's.
+    policy_restarting: bool,
+    /// Restarts others made while it was failing (within the heal window).
+    others: std::collections::VecDeque<Instant>,
 }
 
 impl Tracked {
@@ -150,6 +192,7 @@ impl Tracked {
             has_check: self.info.has_healthcheck || self.policy.health_url.is_some(),
             restart_crashed: settings.heal.restart_crashed,
             steps: self.policy.steps.clone(),
+            stop_timeout: Duration::from_secs(self.policy.stop_timeout_seconds),
         }
     }
 
@@ -172,17 +215,32 @@ impl Tracked {
         mine.0.is_some() && mine.1.is_some() && mine == key(labels)
     }
 
-    /// Whether a Docker event at `time_nano` was caused by Sickbay's own action.
-    fn caused_by_us(&self, time_nano: i64) -> bool {
+    /// Whether a Docker event at `time_nano` happened before Sickbay's last action began:
+    /// older news than what the action's result says.
+    fn before_our_action(&self, time_nano: i64) -> bool {
         let Some(since) = self.acting_since else {
             return false;
         };
         let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(time_nano.max(0) as u64);
-        let slack = Duration::from_millis(500);
-        let after_start = at + slack >= since;
+        at + Duration::from_millis(500) < since
+    }
+
+    /// Whether a Docker event at `time_nano` was caused by Sickbay's own action.
+    fn caused_by_us(&self, time_nano: i64) -> bool {
+        self.during_our_action(time_nano, Duration::from_millis(500))
+    }
+
+    /// Whether `time_nano` falls in Sickbay's current or last action, give or take `slack`
+    /// at its end (Docker stamps events on its own clock, and a `die` can be told late).
+    fn during_our_action(&self, time_nano: i64, end_slack: Duration) -> bool {
+        let Some(since) = self.acting_since else {
+            return false;
+        };
+        let at = SystemTime::UNIX_EPOCH + Duration::from_nanos(time_nano.max(0) as u64);
+        let after_start = at + Duration::from_millis(500) >= since;
         let before_end = match self.acted_until {
             None => true,
-            Some(until) => at <= until + slack,
+            Some(until) => at <= until + end_slack,
         };
         after_start && before_end
     }
@@ -225,6 +283,9 @@ pub struct Links {
     pub events: Option<broadcast::Sender<EventRow>>,
     /// The user's controls (the tray's "Pause monitoring" / "Resume").
     pub control: Option<mpsc::Receiver<Control>>,
+    /// Where the engine keeps a small JSON record of what other processes cannot see in the
+    /// history (`history_errors`), for `status` and `doctor`.
+    pub state_file: Option<PathBuf>,
 }
 
 /// A user's control of a running engine.
@@ -258,6 +319,74 @@ pub struct Engine {
     events_tx: Option<broadcast::Sender<EventRow>>,
     sweep_now: Arc<Notify>,
     paused: Arc<AtomicBool>,
+    history: HistoryHealth,
+}
+
+/// The history writes that failed, kept apart from the containers' state so that a failed
+/// write can be counted wherever it happens.
+struct HistoryHealth {
+    state: EngineState,
+    state_file: Option<PathBuf>,
+}
+
+impl HistoryHealth {
+    /// A write to the history failed: said in the diagnostic log, counted in the status
+    /// (`history_errors`) and the state file, so `status` and `doctor` show it.
+    fn failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
+        tracing::error!("history: {what} failed: {e}");
+        self.state.history_errors += 1;
+        self.state.last_history_error = Some(format!("{what}: {e}"));
+        self.write();
+    }
+
+    /// Checks a history write's result (see [`HistoryHealth::failed`]).
+    fn check<T, E: std::fmt::Display>(&mut self, what: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.failed(what, &e);
+                None
+            }
+        }
+    }
+
+    fn write(&self) {
+        let Some(path) = &self.state_file else {
+            return;
+        };
+        let tmp = path.with_extension("json.tmp");
+        let written = serde_json::to_vec_pretty(&self.state)
+            .map_err(std::io::Error::other)
+            .and_then(|text| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            tracing::warn!("cannot write {}: {e}", path.display());
+        }
+    }
+
+    fn remove(&self) {
+        if let Some(path) = &self.state_file {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// What the running engine tells other processes through its state file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineState {
+    pub pid: u32,
+    pub started_at: String,
+    pub history_errors: u64,
+    pub last_history_error: Option<String>,
+}
+
+impl EngineState {
+    /// The state of the engine that runs now on this data folder, if any.
+    pub fn read(path: &std::path::Path) -> Option<Self> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let state: Self = serde_json::from_str(&text).ok()?;
+        crate::lock::process_alive(state.pid).then_some(state)
+    }
 }
 
 /// Runs the engine until `shutdown` resolves. Everything observed is written as it comes,
@@ -313,7 +442,17 @@ pub async fn run(
         events_tx: links.events,
         sweep_now: sweep_now.clone(),
         paused: paused.clone(),
+        history: HistoryHealth {
+            state: EngineState {
+                pid: std::process::id(),
+                started_at: clock::utc_now(),
+                history_errors: 0,
+                last_history_error: None,
+            },
+            state_file: links.state_file,
+        },
     };
+    engine.history.write();
     engine.adopt_open_incidents();
     engine.apply_retention();
     engine.record(
@@ -351,6 +490,7 @@ pub async fn run(
         engine.handle(msg);
     }
     engine.record("monitor_stopped", None, None, String::new());
+    engine.history.remove();
     Ok(())
 }
 
@@ -515,7 +655,7 @@ impl Engine {
                     });
                 }
             }
-            Err(e) => tracing::error!("cannot record {event}: {e}"),
+            Err(e) => self.history.failed(&format!("recording {event}"), &e),
         }
         let line = logfile::format_line(&clock::log_stamp(), event, &fields);
         if let Some(log) = &mut self.log {
@@ -524,6 +664,31 @@ impl Engine {
             }
         }
         tracing::info!(target: "sickbay::event", "{event} {fields}");
+    }
+
+    /// Says so when containers were restarted by others while failing, within the window.
+    fn other_healer(&self) -> Option<String> {
+        let window = self.limits.window;
+        let mut who: Vec<(String, usize)> = self
+            .tracked
+            .values()
+            .map(|t| {
+                let n = t.others.iter().filter(|at| at.elapsed() <= window).count();
+                (t.info.name.clone(), n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if who.is_empty() {
+            return None;
+        }
+        who.sort();
+        let list: Vec<String> = who.iter().map(|(n, c)| format!("{n} ({c}×)")).collect();
+        Some(format!(
+            "restarted by something other than Sickbay while failing, in the last {} min: {}; \
+             another healer (autoheal, a second Sickbay, a script) may be at work",
+            window.as_secs() / 60,
+            list.join(", ")
+        ))
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -615,9 +780,8 @@ impl Engine {
                 for id in gone {
                     self.forget(&id);
                 }
-                if let Err(e) = self.store.insert_metrics(&rows) {
-                    tracing::error!("cannot record metrics: {e}");
-                }
+                let r = self.store.insert_metrics(&rows);
+                self.history.check("recording metrics", r);
             }
             Msg::Sampled(s) => self.on_single_sample(*s),
             Msg::FirstSight(id, s) => {
@@ -633,10 +797,21 @@ impl Engine {
             }
             Msg::ActionDone {
                 id,
+                seq,
                 action,
                 result,
                 replaced_by,
-            } => self.on_action_done(&id, action, result, replaced_by),
+            } => {
+                if self.tracked.get(&id).is_some_and(|t| t.action_seq != seq) {
+                    tracing::warn!(
+                        "the {} of {} ended after its deadline ({result:?}); ignored",
+                        action.as_str(),
+                        id.short()
+                    );
+                } else {
+                    self.on_action_done(&id, action, result, replaced_by);
+                }
+            }
         }
         self.publish();
     }
@@ -654,6 +829,11 @@ impl Engine {
                 self.tracked.values().map(Tracked::view).collect();
             containers.sort_by(|a, b| a.name.cmp(&b.name));
             StatusView::new(docker::endpoint(), containers)
+        };
+        let view = StatusView {
+            history_errors: self.history.state.history_errors,
+            other_healer: self.other_healer(),
+            ..view
         };
         let view = if self.paused.load(Ordering::Relaxed) {
             StatusView {
@@ -721,6 +901,9 @@ impl Engine {
                     action_ended: None,
                     since: Instant::now(),
                     event_at: None,
+                    action_seq: 0,
+                    policy_restarting: false,
+                    others: std::collections::VecDeque::new(),
                 },
             );
         }
@@ -731,7 +914,9 @@ impl Engine {
         if let Some(t) = self.tracked.remove(id) {
             if let Some(inc) = t.incident {
                 let name = t.info.name.clone();
-                let _ = self.store.close_incident(inc.id, &clock::utc_now(), false);
+                let r = self.store.close_incident(inc.id, &clock::utc_now(), false);
+                self.history
+                    .check(&format!("closing incident {}", inc.id), r);
                 self.record(
                     "container_removed",
                     Some(&name),
@@ -745,9 +930,8 @@ impl Engine {
     /// One sample outside a sweep, recorded at once.
     fn on_single_sample(&mut self, s: Sample) {
         if let Some(row) = self.on_sample(s) {
-            if let Err(e) = self.store.insert_metrics(&[row]) {
-                tracing::error!("cannot record metrics: {e}");
-            }
+            let r = self.store.insert_metrics(&[row]);
+            self.history.check("recording metrics", r);
         }
     }
 
@@ -861,7 +1045,11 @@ impl Engine {
         match ev.kind {
             EventKind::Health(h) => {
                 t.info.health = h;
-                if ours || t.heal.is_acting() {
+                // Sickbay's own action, or news older than it (a lagging event stream). A
+                // status after the action is news: Docker stamped it after the action's
+                // result came back, and a restart resets the health to `starting`.
+                let ours = t.during_our_action(ev.time_nano, Duration::ZERO);
+                if ours || t.heal.is_acting() || t.before_our_action(ev.time_nano) {
                     return;
                 }
                 if t.info.state == RunState::Running || h == Health::Unhealthy {
@@ -894,6 +1082,7 @@ impl Engine {
                     by_user,
                     restart_policy_handles: !by_user && t.info.restart_policy_handles(exit_code),
                 };
+                t.policy_restarting = death.restart_policy_handles;
                 if by_user {
                     let name = t.info.name.clone();
                     self.record(
@@ -910,9 +1099,41 @@ impl Engine {
             EventKind::Start | EventKind::Restart => {
                 t.user_stopping = false;
                 t.info.state = RunState::Running;
-                let user =
-                    !ours && (ev.kind == EventKind::Restart || t.info.restart_policy == "no");
-                if user {
+                let docker_policy = std::mem::take(&mut t.policy_restarting);
+                if !ours && !docker_policy && t.incident.is_some() {
+                    // Restarted while failing, and not by Sickbay: it counts against the
+                    // window like Sickbay's own restarts, and it is not a recovery.
+                    // (`docker restart` says `start`, then `restart`: one restart.)
+                    let now = Instant::now();
+                    let same = ev.kind == EventKind::Restart
+                        && t.others
+                            .back()
+                            .is_some_and(|at| now.duration_since(*at) < Duration::from_secs(10));
+                    if !same {
+                        t.others.push_back(now);
+                        let window = self.limits.window;
+                        t.others.retain(|at| now.duration_since(*at) <= window);
+                        let count = t.others.len();
+                        let name = t.info.name.clone();
+                        let incident_id = t.incident.as_ref().map(|i| i.id);
+                        self.record(
+                            "restarted_by_other",
+                            Some(&name),
+                            incident_id,
+                            format!("restarts_by_others:{count}"),
+                        );
+                        if count == 2 {
+                            tracing::warn!(
+                                "{name} was restarted twice within {} minutes by something                                  other than Sickbay while it was failing: another healer                                  (autoheal, a second Sickbay, a script) may be at work",
+                                window.as_secs() / 60
+                            );
+                        }
+                        self.feed(&id, Input::RestartedByOther);
+                    }
+                } else if !ours
+                    && !docker_policy
+                    && (ev.kind == EventKind::Restart || t.info.restart_policy == "no")
+                {
                     self.feed(&id, Input::UserActed);
                 }
                 self.sample_soon(&id);
@@ -991,7 +1212,9 @@ impl Engine {
                 };
                 let incident_id = match &t.incident {
                     Some(old) => {
-                        let _ = self.store.set_incident_status(old.id, status, &now);
+                        let r = self.store.set_incident_status(old.id, status, &now);
+                        self.history
+                            .check(&format!("updating incident {}", old.id), r);
                         Ok(old.id)
                     }
                     None => {
@@ -999,12 +1222,18 @@ impl Engine {
                             .open_incident(&now, &name, &t.info.id.0, kind, status, &details)
                     }
                 };
-                let incident_id = match incident_id {
-                    Ok(i) => i,
-                    Err(e) => {
-                        tracing::error!("cannot record the incident of {name}: {e}");
-                        return;
-                    }
+                let Some(incident_id) = self
+                    .history
+                    .check(&format!("opening the incident of {name}"), incident_id)
+                else {
+                    // Still told in monitor.log, without an incident to point at.
+                    self.record(
+                        "container_unhealthy",
+                        Some(&name),
+                        None,
+                        format!("{details} incident:unrecorded"),
+                    );
+                    return;
                 };
                 t.incident = Some(OpenIncident {
                     id: incident_id,
@@ -1027,10 +1256,13 @@ impl Engine {
                 self.record(event, Some(&name), Some(incident_id), fields);
             }
             Decision::Act { action, attempt } => {
+                t.action_seq += 1;
+                let seq = t.action_seq;
                 let Some(docker) = self.docker.clone() else {
                     // No Docker, no action: the policy hears it failed and backs off.
                     let _ = self.tx.try_send(Msg::ActionDone {
                         id: id.clone(),
+                        seq,
                         action,
                         result: Err("Docker is unreachable".into()),
                         replaced_by: None,
@@ -1039,6 +1271,18 @@ impl Engine {
                 };
                 t.acting_since = Some(SystemTime::now());
                 t.acted_until = None;
+                if let Some(inc) = t.incident.as_mut() {
+                    if inc.status != IncidentStatus::Open {
+                        // Acting again after holding off (a person's stop, someone else's
+                        // restart).
+                        inc.status = IncidentStatus::Open;
+                        let r = self
+                            .store
+                            .set_incident_status(inc.id, IncidentStatus::Open, &now);
+                        self.history
+                            .check(&format!("updating incident {}", inc.id), r);
+                    }
+                }
                 let incident_id = t.incident.as_ref().map(|i| i.id);
                 let paths = t.policy.cache_paths.clone();
                 let stop_timeout = t.policy.stop_timeout_seconds;
@@ -1065,29 +1309,45 @@ impl Engine {
                         at: now,
                         outcome: "requested".into(),
                     };
-                    let _ = self
+                    let r = self
                         .store
                         .add_action(iid, &rec, action == HealAction::Restart);
+                    self.history
+                        .check(&format!("adding an action to incident {iid}"), r);
                 }
                 let tx = self.tx.clone();
                 let cid = id.clone();
-                tokio::spawn(async move {
-                    let mut replaced_by = None;
-                    let result = match action {
-                        HealAction::ClearCache => clear_cache(&docker, &cid, &paths).await,
-                        HealAction::Restart => docker
-                            .restart(&cid, stop_timeout)
-                            .await
-                            .map_err(|e| e.to_string()),
+                let work = tokio::spawn(async move {
+                    let cid = &cid;
+                    match action {
+                        HealAction::ClearCache => (clear_cache(&docker, cid, &paths).await, None),
+                        HealAction::Restart => (
+                            docker
+                                .restart(cid, stop_timeout)
+                                .await
+                                .map_err(|e| e.to_string()),
+                            None,
+                        ),
                         HealAction::Recreate | HealAction::Rebuild => {
-                            let (result, now) = recreate(&docker, service, action, &name).await;
-                            replaced_by = now;
-                            result
+                            recreate(&docker, service, action, &name).await
                         }
+                    }
+                });
+                let cid = id.clone();
+                // The result always comes back, also when the action's task panics; one that
+                // never comes is the policy's deadline to end (`ActionTimedOut`).
+                tokio::spawn(async move {
+                    let (result, replaced_by) = match work.await {
+                        Ok(done) => done,
+                        Err(e) => (
+                            Err(format!("the {} task failed: {e}", action.as_str())),
+                            None,
+                        ),
                     };
                     let _ = tx
                         .send(Msg::ActionDone {
                             id: cid,
+                            seq,
                             action,
                             result,
                             replaced_by,
@@ -1103,9 +1363,31 @@ impl Engine {
                     .unwrap_or_default();
                 let incident_id = t.incident.as_ref().map(|i| i.id);
                 if let Some(iid) = incident_id {
-                    let _ = self.store.set_last_action_outcome(iid, "ineffective");
+                    let r = self.store.set_last_action_outcome(iid, "ineffective");
+                    self.history.check(&format!("updating incident {iid}"), r);
                 }
                 self.record("container_unhealthy", Some(&name), incident_id, details);
+            }
+            Decision::ActionTimedOut { action, after } => {
+                // Whatever comes of it later is dropped: the policy has moved on.
+                t.action_seq += 1;
+                t.acted_until = Some(SystemTime::now());
+                t.action_ended = Some(Instant::now());
+                let error = format!("no result within {} s", after.as_secs());
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                if let Some(iid) = incident_id {
+                    let r = self
+                        .store
+                        .set_last_action_outcome(iid, &format!("failed: {error}"));
+                    self.history.check(&format!("updating incident {iid}"), r);
+                }
+                tracing::error!("{name}: the {} {error}", action.as_str());
+                self.record(
+                    "heal_action_failed",
+                    Some(&name),
+                    incident_id,
+                    format!("action:{} error:{}", action.as_str(), quote(&error)),
+                );
             }
             Decision::Healed | Decision::Recovered => {
                 let healed = decision == Decision::Healed;
@@ -1114,11 +1396,13 @@ impl Engine {
                 let incident_id = incident.as_ref().map(|i| i.id);
                 if let Some(inc) = &incident {
                     if healed {
-                        let _ = self.store.set_last_action_outcome(inc.id, "healed");
+                        let r = self.store.set_last_action_outcome(inc.id, "healed");
+                        self.history
+                            .check(&format!("updating incident {}", inc.id), r);
                     }
-                    if let Err(e) = self.store.close_incident(inc.id, &now, healed) {
-                        tracing::error!("cannot close incident {}: {e}", inc.id);
-                    }
+                    let r = self.store.close_incident(inc.id, &now, healed);
+                    self.history
+                        .check(&format!("closing incident {}", inc.id), r);
                 }
                 self.record("container_healthy", Some(&name), incident_id, fields);
             }
@@ -1126,9 +1410,11 @@ impl Engine {
                 let incident_id = t.incident.as_ref().map(|i| i.id);
                 if let Some(inc) = t.incident.as_mut() {
                     inc.status = IncidentStatus::HealingFailed;
-                    let _ =
+                    let r =
                         self.store
                             .set_incident_status(inc.id, IncidentStatus::HealingFailed, &now);
+                    self.history
+                        .check(&format!("updating incident {}", inc.id), r);
                 }
                 self.record(
                     "healing_failed",
@@ -1148,9 +1434,11 @@ impl Engine {
             Decision::Stand => {
                 if let Some(inc) = t.incident.as_mut() {
                     inc.status = IncidentStatus::Watching;
-                    let _ = self
+                    let r = self
                         .store
                         .set_incident_status(inc.id, IncidentStatus::Watching, &now);
+                    self.history
+                        .check(&format!("updating incident {}", inc.id), r);
                 }
             }
         }
@@ -1199,15 +1487,17 @@ impl Engine {
                     HealAction::Rebuild => "container_rebuilt",
                 };
                 if let Some(iid) = incident_id {
-                    let _ = self.store.set_last_action_outcome(iid, "done");
+                    let r = self.store.set_last_action_outcome(iid, "done");
+                    self.history.check(&format!("updating incident {iid}"), r);
                 }
                 self.record(event, Some(&name), incident_id, fields);
             }
             Err(e) => {
                 if let Some(iid) = incident_id {
-                    let _ = self
+                    let r = self
                         .store
                         .set_last_action_outcome(iid, &format!("failed: {e}"));
+                    self.history.check(&format!("updating incident {iid}"), r);
                 }
                 self.record(
                     "heal_action_failed",
@@ -1481,6 +1771,7 @@ mod control_tests {
             status: Some(status_tx),
             events: Some(events_tx),
             control: Some(control_rx),
+            state_file: None,
         };
         let engine = tokio::spawn(run(
             Settings::default(),

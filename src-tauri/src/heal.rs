@@ -54,8 +54,13 @@ pub enum Input {
     ActionFinished(HealAction, Result<(), String>),
     /// Time passed: timers may be due.
     Tick,
-    /// Someone other than Sickbay started or restarted the container.
+    /// Someone other than Sickbay started or restarted the container while no incident was
+    /// open.
     UserActed,
+    /// Someone other than Sickbay (a person, another healer, a cron job) restarted the
+    /// container while an incident was open: it counts against the window's restarts like one
+    /// of Sickbay's, and it is not a recovery until a check passes.
+    RestartedByOther,
 }
 
 /// What the policy asks the engine to do.
@@ -69,6 +74,9 @@ pub enum Decision {
     },
     /// Carry out a heal action now. `attempt` counts restarts within the incident.
     Act { action: HealAction, attempt: u32 },
+    /// The action in flight sent no result within its deadline: it counts as failed (what
+    /// follows comes in the same list).
+    ActionTimedOut { action: HealAction, after: Duration },
     /// A heal action finished but the container is still failing.
     StillFailing { action: HealAction },
     /// The container is healthy after Sickbay's action.
@@ -89,13 +97,18 @@ enum Phase {
     Idle,
     /// Waiting out the backoff before the next action.
     Waiting { until: Instant, next: HealAction },
-    /// An action is in flight.
-    Acting(HealAction),
-    /// The action finished; waiting for a passing check until the deadline.
+    /// An action is in flight; without a result by `deadline` it counts as failed.
+    Acting {
+        action: HealAction,
+        deadline: Instant,
+    },
+    /// The action finished (or someone else restarted the container: `by_other`); waiting
+    /// for a passing check until the deadline, or for the first sign it still fails.
     Verifying {
         action: HealAction,
         finished: Instant,
         deadline: Instant,
+        by_other: bool,
     },
     /// An incident Sickbay records but does not act on.
     Watching,
@@ -117,6 +130,8 @@ pub struct Capabilities {
     /// The rungs after the cache clear (`restart`, then the compose steps `recreate` and
     /// `rebuild`), as the container's policy allows them.
     pub steps: Vec<Step>,
+    /// What Docker gives the container to stop gracefully on a restart.
+    pub stop_timeout: Duration,
 }
 
 /// The policy's state for one container.
@@ -169,6 +184,10 @@ pub struct Limits {
     pub backoff_max: Duration,
     pub backoff_reset: Duration,
     pub verify: Duration,
+    /// After an action, a failing HTTP probe ends verification only once this much time has
+    /// passed (the service may still be starting). A Docker health check needs no grace: it
+    /// says `starting` until its start period and retries are over.
+    pub verify_grace: Duration,
     pub restart_loop_restarts: u32,
     pub restart_loop_window: Duration,
 }
@@ -183,9 +202,25 @@ impl Limits {
             backoff_max: Duration::from_secs(h.backoff_max_seconds),
             backoff_reset: Duration::from_secs(h.backoff_reset_minutes * 60),
             verify: Duration::from_secs(h.verify_seconds),
+            verify_grace: Duration::from_secs(h.verify_grace_seconds.min(h.verify_seconds)),
             restart_loop_restarts: s.monitoring.restart_loop_restarts,
             restart_loop_window: Duration::from_secs(s.monitoring.restart_loop_minutes * 60),
         }
+    }
+}
+
+/// How long an action may take before it counts as failed: beyond any time limit of its own
+/// (Docker's stop timeout on a restart, compose's limits on a recreate and a build).
+pub fn action_deadline(action: HealAction, stop_timeout: Duration) -> Duration {
+    let margin = Duration::from_secs(120);
+    // Compose's own limits on a recreate and a build (`stack::Op::time_limit`).
+    let recreate = Duration::from_secs(30 * 60);
+    let build = Duration::from_secs(60 * 60);
+    match action {
+        HealAction::ClearCache => margin,
+        HealAction::Restart => stop_timeout + margin,
+        HealAction::Recreate => recreate + stop_timeout + margin,
+        HealAction::Rebuild => build + recreate + stop_timeout + margin,
     }
 }
 
@@ -219,6 +254,7 @@ impl ContainerHeal {
                 self.on_action_finished(action, result, caps, limits, now, jitter)
             }
             Input::Tick => self.on_tick(caps, limits, now, jitter),
+            Input::RestartedByOther => self.on_restarted_by_other(caps, limits, now),
             Input::UserActed => {
                 // A person took over: whatever Sickbay gave up on gets a fresh start, and
                 // anything it planned is dropped.
@@ -234,6 +270,38 @@ impl ContainerHeal {
                 vec![]
             }
         }
+    }
+
+    fn on_restarted_by_other(
+        &mut self,
+        caps: &Capabilities,
+        limits: &Limits,
+        now: Instant,
+    ) -> Vec<Decision> {
+        self.healthy_since = None;
+        match self.phase {
+            Phase::Idle | Phase::Acting { .. } => return vec![],
+            _ => {}
+        }
+        // Whoever restarted it, it was restarted: the window's limit counts it, and the
+        // backoff grows as if Sickbay had done it.
+        self.restarts.push_back(now);
+        self.backoff_step += 1;
+        let verify = match self.phase {
+            Phase::GaveUp => false,
+            // Held off for a person's stop: the container is back, so watch what it does.
+            Phase::Watching => caps.may_heal,
+            _ => true,
+        };
+        if verify {
+            self.phase = Phase::Verifying {
+                action: HealAction::Restart,
+                finished: now,
+                deadline: now + limits.verify,
+                by_other: true,
+            };
+        }
+        vec![]
     }
 
     fn forget_old(&mut self, limits: &Limits, now: Instant) {
@@ -303,12 +371,21 @@ impl ContainerHeal {
                 self.user_reset = false;
                 self.next_action(caps, limits, now, 0.5, true)
             }
-            Phase::Verifying { finished, .. }
-                if kind == IncidentKind::HttpProbeFailed && now > *finished =>
+            // Docker resets a restarted container's health to `starting`: `unhealthy` after
+            // a restart is a check that failed again past its start period and retries, so
+            // verification ends now (the engine passes on no health status from before).
+            // A cache clear restarts nothing, and the status it leaves is the old one until
+            // the next check passes: that waits for the deadline.
+            Phase::Verifying { action, .. }
+                if kind == IncidentKind::Unhealthy && *action != HealAction::ClearCache =>
             {
-                // A probe answered after the action: fresh evidence that it did not help.
-                // (A health status is sticky until the next check, so it waits for the
-                // deadline instead.)
+                self.verification_failed(caps, limits, now, 0.5)
+            }
+            // A probe that fails once the service had its grace: fresh evidence too.
+            Phase::Verifying { finished, .. }
+                if kind == IncidentKind::HttpProbeFailed
+                    && now >= *finished + limits.verify_grace =>
+            {
                 self.verification_failed(caps, limits, now, 0.5)
             }
             _ => vec![],
@@ -332,13 +409,18 @@ impl ContainerHeal {
                 }
             };
         }
-        if matches!(self.phase, Phase::Acting(_)) {
+        if matches!(self.phase, Phase::Acting { .. }) {
             // Sickbay's own restart stops the container: not a crash.
             return vec![];
         }
         if death.restart_policy_handles {
             self.deaths.push_back(now);
             let mut out = vec![Decision::RecordDeath];
+            if matches!(self.phase, Phase::Verifying { .. }) {
+                // Dead again while a heal is verified: it did not help.
+                out.extend(self.verification_failed(caps, limits, now, 0.5));
+                return out;
+            }
             let looping = self.deaths.len() as u32 >= limits.restart_loop_restarts;
             if looping && self.incident != Some(IncidentKind::RestartLoop) {
                 let details = format!(
@@ -385,9 +467,10 @@ impl ContainerHeal {
         }
         let out = match &self.phase {
             Phase::Idle => return vec![],
-            Phase::Acting(_) => return vec![],
+            Phase::Acting { .. } => return vec![],
             // Without a check, running is not proof: it must stay up until the deadline.
             Phase::Verifying { .. } if !caps.has_check => return vec![],
+            Phase::Verifying { by_other: true, .. } => vec![Decision::Recovered],
             Phase::Verifying { .. } => vec![Decision::Healed],
             Phase::Waiting { .. } | Phase::Watching | Phase::GaveUp => {
                 if self.incident == Some(IncidentKind::RestartLoop) {
@@ -421,7 +504,7 @@ impl ContainerHeal {
         now: Instant,
         jitter: f64,
     ) -> Vec<Decision> {
-        if self.phase != Phase::Acting(action) {
+        if self.acting() != Some(action) {
             return vec![];
         }
         match result {
@@ -430,6 +513,7 @@ impl ContainerHeal {
                     action,
                     finished: now,
                     deadline: now + limits.verify,
+                    by_other: false,
                 };
                 vec![]
             }
@@ -445,15 +529,27 @@ impl ContainerHeal {
         jitter: f64,
     ) -> Vec<Decision> {
         match self.phase.clone() {
-            Phase::Waiting { until, next } if now >= until => self.act(next, now),
-            Phase::Verifying { deadline, .. } if now >= deadline => {
+            Phase::Waiting { until, next } if now >= until => self.act(next, caps, now),
+            Phase::Acting { action, deadline } if now >= deadline => {
+                let after = action_deadline(action, caps.stop_timeout);
+                let mut out = vec![Decision::ActionTimedOut { action, after }];
+                out.extend(self.verification_failed(caps, limits, now, jitter));
+                out
+            }
+            Phase::Verifying {
+                deadline, by_other, ..
+            } if now >= deadline => {
                 if caps.has_check {
                     self.verification_failed(caps, limits, now, jitter)
                 } else {
                     // Nothing to check but that it stays up, and it did.
                     self.healthy_since = Some(now);
                     self.close();
-                    vec![Decision::Healed]
+                    vec![if by_other {
+                        Decision::Recovered
+                    } else {
+                        Decision::Healed
+                    }]
                 }
             }
             _ => vec![],
@@ -467,11 +563,19 @@ impl ContainerHeal {
         now: Instant,
         jitter: f64,
     ) -> Vec<Decision> {
-        let action = match self.phase {
-            Phase::Verifying { action, .. } | Phase::Acting(action) => action,
-            _ => HealAction::Restart,
+        let (action, ours) = match self.phase {
+            Phase::Verifying {
+                action, by_other, ..
+            } => (action, !by_other),
+            Phase::Acting { action, .. } => (action, true),
+            _ => (HealAction::Restart, true),
         };
-        let mut out = vec![Decision::StillFailing { action }];
+        // Someone else's restart that did not help is not one of Sickbay's heals failing.
+        let mut out = if ours {
+            vec![Decision::StillFailing { action }]
+        } else {
+            vec![]
+        };
         out.extend(self.next_action(caps, limits, now, jitter, action == HealAction::ClearCache));
         out
     }
@@ -488,7 +592,7 @@ impl ContainerHeal {
     ) -> Vec<Decision> {
         if caps.cache_paths && !self.cache_tried {
             self.cache_tried = true;
-            return self.act(HealAction::ClearCache, now);
+            return self.act(HealAction::ClearCache, caps, now);
         }
         let may_restart = caps.steps.contains(&Step::Restart)
             && (self.restarts.len() as u32) < limits.max_attempts;
@@ -498,7 +602,7 @@ impl ContainerHeal {
                 (Step::Rebuild, HealAction::Rebuild),
             ] {
                 if caps.steps.contains(&step) && !self.replaced.iter().any(|(a, _)| *a == action) {
-                    return self.act(action, now);
+                    return self.act(action, caps, now);
                 }
             }
             self.phase = Phase::GaveUp;
@@ -509,7 +613,7 @@ impl ContainerHeal {
             return vec![Decision::GaveUp(reason)];
         }
         if immediate && self.backoff_step == 0 {
-            return self.act(HealAction::Restart, now);
+            return self.act(HealAction::Restart, caps, now);
         }
         let delay = backoff_delay(
             self.backoff_step.saturating_sub(1),
@@ -518,7 +622,7 @@ impl ContainerHeal {
             jitter,
         );
         if delay.is_zero() || self.backoff_step == 0 {
-            return self.act(HealAction::Restart, now);
+            return self.act(HealAction::Restart, caps, now);
         }
         self.phase = Phase::Waiting {
             until: now + delay,
@@ -527,7 +631,7 @@ impl ContainerHeal {
         vec![]
     }
 
-    fn act(&mut self, action: HealAction, now: Instant) -> Vec<Decision> {
+    fn act(&mut self, action: HealAction, caps: &Capabilities, now: Instant) -> Vec<Decision> {
         match action {
             HealAction::ClearCache => {}
             HealAction::Restart => {
@@ -540,7 +644,10 @@ impl ContainerHeal {
         if action != HealAction::ClearCache {
             self.last_rung = Some(action);
         }
-        self.phase = Phase::Acting(action);
+        self.phase = Phase::Acting {
+            action,
+            deadline: now + action_deadline(action, caps.stop_timeout),
+        };
         vec![Decision::Act {
             action,
             attempt: self.attempts,
@@ -551,6 +658,7 @@ impl ContainerHeal {
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Waiting { until, .. } => Some(until),
+            Phase::Acting { deadline, .. } => Some(deadline),
             Phase::Verifying { deadline, .. } => Some(deadline),
             _ => None,
         }
@@ -558,13 +666,13 @@ impl ContainerHeal {
 
     /// Sickbay is acting on the container right now (its own stop/start events are not news).
     pub fn is_acting(&self) -> bool {
-        matches!(self.phase, Phase::Acting(_))
+        matches!(self.phase, Phase::Acting { .. })
     }
 
     /// The action in flight, if any.
     pub fn acting(&self) -> Option<HealAction> {
         match self.phase {
-            Phase::Acting(a) => Some(a),
+            Phase::Acting { action, .. } => Some(action),
             _ => None,
         }
     }
@@ -611,6 +719,7 @@ mod tests {
             has_check: true,
             restart_crashed: true,
             steps: vec![Step::Restart],
+            stop_timeout: Duration::from_secs(10),
         }
     }
 
@@ -931,25 +1040,180 @@ mod tests {
     }
 
     #[test]
-    fn after_giving_up_a_users_restart_lets_sickbay_act_again() {
-        let mut s = Sim::new(Capabilities {
-            may_heal: true,
-            ..caps()
-        });
+    fn after_giving_up_a_restart_by_someone_else_counts_and_is_not_a_recovery() {
+        let mut s = Sim::new(caps());
         s.limits.max_attempts = 1;
         s.feed(unhealthy());
         s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
-        let d = s.advance(61);
+        s.now += Duration::from_secs(2);
+        let d = s.feed(unhealthy());
         assert_eq!(
             d.last(),
             Some(&Decision::GaveUp(GiveUpReason::Ineffective(
                 HealAction::Restart
             )))
         );
-        assert!(s.feed(unhealthy()).is_empty());
-        assert!(s.feed(Input::UserActed).is_empty());
+        // Another healer restarts it again and again: Sickbay never starts over.
+        for _ in 0..20 {
+            assert!(s.feed(Input::RestartedByOther).is_empty());
+            s.now += Duration::from_secs(3);
+            assert!(s.feed(unhealthy()).is_empty());
+            assert!(s.advance(60).is_empty());
+        }
+        assert_eq!(s.h.verdict(), Verdict::Red);
+        // It is over when the container is healthy, whoever fixed it.
+        assert!(s.feed(Input::RestartedByOther).is_empty());
+        assert_eq!(s.feed(Input::Healthy), vec![Decision::Recovered]);
+    }
+
+    #[test]
+    fn restarts_by_someone_else_count_against_the_window() {
+        let mut s = Sim::new(caps());
+        s.limits.max_attempts = 3;
         let d = s.feed(unhealthy());
-        assert!(matches!(d.last(), Some(Decision::Act { .. })), "{d:?}");
+        assert_eq!(d.last(), Some(&restart(1)));
+        s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
+        // Before Sickbay's backoff is over, someone else restarts it twice; each time it
+        // fails again.
+        let mut ours = 1;
+        let mut gave_up = None;
+        for _ in 0..10 {
+            s.now += Duration::from_secs(2);
+            let mut d = s.feed(unhealthy());
+            d.extend(s.feed(Input::RestartedByOther));
+            s.now += Duration::from_secs(2);
+            d.extend(s.feed(unhealthy()));
+            for _ in 0..120 {
+                d.extend(s.advance(1));
+                if s.h.is_acting() {
+                    d.extend(s.feed(Input::ActionFinished(HealAction::Restart, Ok(()))));
+                }
+            }
+            for x in &d {
+                match x {
+                    Decision::Act { .. } => ours += 1,
+                    Decision::GaveUp(r) => gave_up = Some(*r),
+                    _ => {}
+                }
+            }
+            if gave_up.is_some() {
+                break;
+            }
+        }
+        assert!(gave_up.is_some(), "Sickbay gives up");
+        assert!(
+            ours < 3,
+            "the others' restarts took the window's places: {ours}"
+        );
+    }
+
+    #[test]
+    fn a_restart_by_someone_else_that_works_is_a_recovery_not_a_heal() {
+        let mut s = Sim::new(caps());
+        s.feed(unhealthy());
+        s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
+        s.now += Duration::from_secs(2);
+        s.feed(unhealthy());
+        assert!(s.feed(Input::RestartedByOther).is_empty());
+        assert_eq!(s.feed(Input::Healthy), vec![Decision::Recovered]);
+        assert_eq!(s.h.incident(), None);
+    }
+
+    #[test]
+    fn an_unhealthy_check_after_the_restart_ends_verification_at_once() {
+        let mut s = Sim::new(caps());
+        s.feed(unhealthy());
+        s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
+        s.now += Duration::from_secs(3);
+        let d = s.feed(unhealthy());
+        assert_eq!(
+            d[0],
+            Decision::StillFailing {
+                action: HealAction::Restart
+            }
+        );
+        // The next restart waits out the backoff (10 s), not the 60 s verify window.
+        assert!(
+            matches!(s.h.phase, Phase::Waiting { .. }),
+            "{:?}",
+            s.h.phase
+        );
+        let d = s.advance(12);
+        assert_eq!(d, vec![restart(2)]);
+    }
+
+    #[test]
+    fn an_unhealthy_status_left_from_before_a_cache_clear_waits_for_the_deadline() {
+        let mut s = Sim::new(Capabilities {
+            cache_paths: true,
+            ..caps()
+        });
+        s.feed(unhealthy());
+        s.feed(Input::ActionFinished(HealAction::ClearCache, Ok(())));
+        s.now += Duration::from_secs(1);
+        assert!(s.feed(unhealthy()).is_empty());
+        assert_eq!(s.feed(Input::Healthy), vec![Decision::Healed]);
+    }
+
+    #[test]
+    fn a_death_the_restart_policy_handles_during_verification_fails_it() {
+        let mut s = Sim::new(caps());
+        s.feed(unhealthy());
+        s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
+        s.now += Duration::from_secs(1);
+        let d = s.feed(Input::Died(Death {
+            exit_code: 1,
+            oom: false,
+            by_user: false,
+            restart_policy_handles: true,
+        }));
+        assert_eq!(
+            d[..2],
+            [
+                Decision::RecordDeath,
+                Decision::StillFailing {
+                    action: HealAction::Restart
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn an_action_without_a_result_counts_as_failed_after_its_deadline() {
+        let mut s = Sim::new(caps());
+        s.feed(unhealthy());
+        assert!(s.h.is_acting());
+        // Docker's stop timeout (10 s) plus two minutes: nothing yet.
+        assert!(s.advance(129).is_empty());
+        assert!(s.h.is_acting());
+        let d = s.advance(2);
+        assert_eq!(
+            d[..2],
+            [
+                Decision::ActionTimedOut {
+                    action: HealAction::Restart,
+                    after: Duration::from_secs(130)
+                },
+                Decision::StillFailing {
+                    action: HealAction::Restart
+                }
+            ]
+        );
+        assert!(!s.h.is_acting());
+        // The lost result arriving late changes nothing.
+        assert!(s
+            .feed(Input::ActionFinished(HealAction::Restart, Ok(())))
+            .is_empty());
+    }
+
+    #[test]
+    fn action_deadlines_outlast_composes_own_limits() {
+        let stop = Duration::from_secs(10);
+        let recreate = crate::stack::Op::Recreate("web".into()).time_limit();
+        let build = crate::stack::Op::Build("web".into()).time_limit();
+        assert!(action_deadline(HealAction::Recreate, stop) > recreate);
+        assert!(action_deadline(HealAction::Rebuild, stop) > recreate + build);
+        assert!(action_deadline(HealAction::Restart, stop) > stop);
     }
 
     #[test]
@@ -1117,11 +1381,15 @@ mod tests {
             details: "status:503".into(),
         });
         s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
-        s.now += Duration::from_secs(2);
-        let d = s.feed(Input::Failing {
+        let probe_fails = || Input::Failing {
             kind: IncidentKind::HttpProbeFailed,
             details: "status:503".into(),
-        });
+        };
+        // Within the grace the service may still be starting.
+        s.now += Duration::from_secs(2);
+        assert!(s.feed(probe_fails()).is_empty());
+        s.now += Duration::from_secs(9);
+        let d = s.feed(probe_fails());
         assert_eq!(
             d[0],
             Decision::StillFailing {

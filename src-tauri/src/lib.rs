@@ -13,6 +13,7 @@ pub mod guard;
 pub mod heal;
 pub mod keychain;
 pub mod llm;
+pub mod lock;
 pub mod logfile;
 pub mod mirror;
 pub mod model;

@@ -518,14 +518,28 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Timestamps of Sickbay's restarts of `container` since `since` (to seed the limit).
+    /// Timestamps of the restarts of `container` since `since`, Sickbay's and those others
+    /// made while it was failing (to seed the limit).
     pub fn restarts_since(&self, container: &str, since: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT timestamp FROM monitor_events
-              WHERE event = 'restarting_container' AND container_name = ?1 AND timestamp >= ?2
+              WHERE event IN ('restarting_container', 'restarted_by_other')
+                AND container_name = ?1 AND timestamp >= ?2
               ORDER BY timestamp",
         )?;
         let rows = stmt.query_map(params![container, since], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Containers restarted by something other than Sickbay while failing since `since`,
+    /// with how often, most first.
+    pub fn restarts_by_others_since(&self, since: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT container_name, COUNT(*) AS n FROM monitor_events
+              WHERE event = 'restarted_by_other' AND timestamp >= ?1
+              GROUP BY container_name ORDER BY n DESC, container_name",
+        )?;
+        let rows = stmt.query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

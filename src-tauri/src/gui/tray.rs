@@ -113,6 +113,8 @@ impl TrayModel {
             p.clone()
         } else if v.paused {
             "Monitoring paused".to_string()
+        } else if v.standing_by.is_some() {
+            "Standing by: another Sickbay acts on these containers".to_string()
         } else if !v.docker_reachable {
             "Docker unreachable".to_string()
         } else {
@@ -321,6 +323,17 @@ mod tests {
         assert_eq!(m.verdict, Verdict::Grey);
         assert_eq!(m.status_line, "Docker unreachable");
         assert!(m.containers.is_empty());
+    }
+
+    #[test]
+    fn standing_by_for_another_sickbay_is_grey_and_says_so() {
+        let v = StatusView::standing_by("unix:///d".into(), "pid 12 acts".into());
+        let m = TrayModel::from_status(&v);
+        assert_eq!(m.verdict, Verdict::Grey);
+        assert_eq!(
+            m.status_line,
+            "Standing by: another Sickbay acts on these containers"
+        );
     }
 
     #[test]
