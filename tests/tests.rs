@@ -6,6 +6,7 @@ mod diagnosis;
 mod engine_scenarios;
 mod escalation;
 mod guard;
+mod history;
 mod llm_server;
 mod notifications;
 mod pg;
