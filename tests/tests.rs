@@ -8,6 +8,7 @@ mod escalation;
 mod guard;
 mod history;
 mod llm_server;
+mod log_lines;
 mod notifications;
 mod pg;
 mod postgres_mirror;
