@@ -1,5 +1,5 @@
 //! Diagnostic logging (tracing): to stderr, and for long-running commands also to a daily
-//! file under `logs/` (`sickbay.log.YYYY-MM-DD`, a week kept). Kept apart from `monitor.log`,
+//! file under `logs/` (`sickbay.YYYY-MM-DD.log`, a week kept). Kept apart from `monitor.log`,
 //! which holds the events themselves. `RUST_LOG` overrides the level.
 //!
 //! Messages quote container names, label values and errors from outside: their fields go
