@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::config::Settings;
 use crate::store::{EventRow, Store};
-use crate::{clock, escalate, paths};
+use crate::{clock, escalate, escape, logfile, paths};
 
 /// Why an incident is escalated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,12 +141,10 @@ pub async fn run(
                         .map(|i| i.id);
                     note(
                         "alert_watcher.log",
+                        "log_pattern",
                         &format!(
-                            "[{}] log_pattern container:{} pattern:{} line:{}\n",
-                            clock::log_stamp(),
-                            m.container,
-                            m.pattern,
-                            m.line
+                            "container:{} pattern:{} line:{}",
+                            m.container, m.pattern, m.line
                         ),
                     );
                     if let Some((incident, trigger)) = watcher.on_log_match(open, &m.pattern) {
@@ -169,9 +167,9 @@ pub async fn run(
             match escalate::follow_up(incident) {
                 Ok(Some(commits)) => note(
                     "alert_watcher.log",
+                    "resolved",
                     &format!(
-                        "[{}] resolved incident:{incident} container:{} commits:{}\n",
-                        clock::log_stamp(),
+                        "incident:{incident} container:{} commits:{}",
                         e.container_name.as_deref().unwrap_or(""),
                         commits.len()
                     ),
@@ -209,13 +207,13 @@ async fn escalate_now(
     }
     note(
         "alert_watcher.log",
+        "escalating",
         &format!(
-            "[{}] escalating incident:{incident} container:{container} trigger:{} event:{what}\n",
-            clock::log_stamp(),
+            "incident:{incident} container:{container} trigger:{} event:{what}",
             trigger.as_str(),
         ),
     );
-    note(
+    append(
         "critical_alerts.log",
         &critical_entry(incident, container, trigger),
     );
@@ -224,9 +222,9 @@ async fn escalate_now(
         Ok(inv) => {
             note(
                 "alert_watcher.log",
+                "escalated",
                 &format!(
-                    "[{}] escalated incident:{incident} how:{}{}\n",
-                    clock::log_stamp(),
+                    "incident:{incident} how:{}{}",
                     inv.how,
                     inv.problem
                         .map(|p| format!(" problem:{p}"))
@@ -239,10 +237,8 @@ async fn escalate_now(
             tracing::error!("cannot escalate incident {incident}: {err}");
             note(
                 "alert_watcher.log",
-                &format!(
-                    "[{}] escalation of incident:{incident} failed: {err}\n",
-                    clock::log_stamp()
-                ),
+                "escalation",
+                &format!("of incident:{incident} failed: {err}"),
             );
         }
     }
@@ -356,28 +352,47 @@ async fn follow_one(
     }
 }
 
-/// The timeline of a critical issue with the pattern analysis over the history.
+/// The timeline of a critical issue with the pattern analysis over the history: a line in
+/// the log files' form, then one indented line per event and per pattern found, each with its
+/// control characters written visibly.
 fn critical_entry(incident: i64, container: &str, trigger: &Trigger) -> String {
-    let mut text = format!(
-        "[{}] CRITICAL incident:{incident} container:{container} trigger:{}\n",
-        clock::log_stamp(),
-        trigger.as_str()
+    let mut text = logfile::format_line(
+        &clock::log_stamp(),
+        "CRITICAL",
+        &format!(
+            "incident:{incident} container:{container} trigger:{}",
+            trigger.as_str()
+        ),
     );
+    text.push('\n');
     let Ok(store) = Store::open(&paths::database_file()) else {
         return text;
     };
+    let mut indented = |line: String| {
+        text.push_str("  ");
+        text.push_str(&escape::line(&line));
+        text.push('\n');
+    };
     if let Ok(events) = store.events(Some(incident)) {
         for e in events {
-            text.push_str(&format!("  {} {} {}\n", e.timestamp, e.event, e.details));
+            indented(format!("{} {} {}", e.timestamp, e.event, e.details));
         }
     }
     for line in store.patterns(container).unwrap_or_default() {
-        text.push_str(&format!("  pattern: {line}\n"));
+        indented(format!("pattern: {line}"));
     }
     text
 }
 
-fn note(file: &str, line: &str) {
+/// Appends one line in the log files' form (`[time] event fields`) to `logs/<file>`.
+fn note(file: &str, event: &str, fields: &str) {
+    let mut line = logfile::format_line(&clock::log_stamp(), event, fields);
+    line.push('\n');
+    append(file, &line);
+}
+
+/// Appends `text`, whole lines already made safe, to `logs/<file>`.
+fn append(file: &str, line: &str) {
     use std::io::Write;
     let dir = paths::logs_dir();
     let _ = std::fs::create_dir_all(&dir);

@@ -94,7 +94,10 @@ impl Diagnosis {
             }
         }
         if let Some(why) = &self.llm_error {
-            out.push_str(&format!("LLM reading missing: {why}\n"));
+            out.push_str(&format!(
+                "LLM reading missing: {}\n",
+                crate::escape::line(why)
+            ));
         }
         out
     }

@@ -13,7 +13,7 @@ use crate::docker::{ContainerInfo, Docker};
 use crate::model::{ContainerId, Incident};
 use crate::redact::{self, Redactor};
 use crate::store::{EventRow, Store, StoreError};
-use crate::{clock, logfile, paths, terminal};
+use crate::{clock, escape, logfile, paths, terminal};
 
 /// Lines of the container's own log put in `incident.md`.
 const LOG_LINES: usize = 200;
@@ -177,16 +177,18 @@ pub async fn prepare_and_hand_over(
     let logs_dir = paths::logs_dir();
     let _ = std::fs::create_dir_all(&logs_dir);
     write_private(&logs_dir.join("claude_monitoring_prompt.txt"), &prompt)?;
-    append(
-        &logs_dir.join("claude_trigger.txt"),
+    let mut trigger = logfile::format_line(
+        &clock::log_stamp(),
+        &format!("incident:{incident_id}"),
         &format!(
-            "[{}] incident:{incident_id} container:{} kind:{} {}\n",
-            clock::log_stamp(),
+            "container:{} kind:{} {}",
             incident.container,
             incident.kind.as_str(),
             incident.details
         ),
-    )?;
+    );
+    trigger.push('\n');
+    append(&logs_dir.join("claude_trigger.txt"), &trigger)?;
 
     let agent = terminal::find_program(&settings.escalation.agent_command);
     let script = dir.join(if cfg!(windows) {
@@ -326,6 +328,9 @@ fn event_line(e: &EventRow) -> String {
     format!("{} {} {}", e.timestamp, e.event, e.details)
 }
 
+/// `incident.md`. What came from the container or Docker (names, details, errors, labels) is
+/// on one line with its control characters written visibly, or in a code span or fence it
+/// cannot close: it cannot add a heading or an instruction of its own.
 fn incident_markdown(
     incident: &Incident,
     events: &[EventRow],
@@ -336,11 +341,11 @@ fn incident_markdown(
 ) -> String {
     let mut md = format!(
         "# Incident {}: {} ({})\n\n\
-         - container: `{}`\n- opened: {}\n- status: {}{}\n- what was seen: {}\n- restarts by Sickbay: {}\n\n",
+         - container: {}\n- opened: {}\n- status: {}{}\n- what was seen: {}\n- restarts by Sickbay: {}\n\n",
         incident.id,
-        incident.container,
+        escape::line(&incident.container),
         incident.kind.as_str(),
-        incident.container,
+        redact::code_span(&incident.container),
         incident.opened_at,
         incident.status.as_str(),
         incident
@@ -348,14 +353,14 @@ fn incident_markdown(
             .as_ref()
             .map(|c| format!(" (closed {c})"))
             .unwrap_or_default(),
-        incident.details,
+        escape::line(&incident.details),
         incident.attempts
     );
     md.push_str("## Rules\n\n");
     md.push_str(RULES);
     md.push_str("\n\n## Timeline\n\n");
     for e in events {
-        md.push_str(&format!("- {}\n", event_line(e)));
+        md.push_str(&format!("- {}\n", escape::line(&event_line(e))));
     }
     md.push_str("\n## What Sickbay tried\n\n");
     if incident.actions.is_empty() {
@@ -366,7 +371,7 @@ fn incident_markdown(
             "- {} at {}: {}\n",
             a.action.as_str(),
             a.at,
-            a.outcome
+            escape::line(&a.outcome)
         ));
     }
     md.push_str("\n## Diagnosis\n\n");
@@ -376,21 +381,32 @@ fn incident_markdown(
     md.push_str(&redact::fence("container log", &excerpt));
     md.push_str("\n\n## Compose\n\n");
     match (&compose.project, &compose.service) {
-        (Some(p), Some(s)) => md.push_str(&format!("Project `{p}`, service `{s}`.\n")),
+        (Some(p), Some(s)) => md.push_str(&format!(
+            "Project {}, service {}.\n",
+            redact::code_span(p),
+            redact::code_span(s)
+        )),
         _ => md.push_str("The container is not part of a compose project.\n"),
     }
     if let Some(d) = &compose.working_dir {
-        md.push_str(&format!("Project folder: `{}`\n", d.display()));
+        md.push_str(&format!(
+            "Project folder: {}\n",
+            redact::code_span(&d.to_string_lossy())
+        ));
     }
     for f in &compose.config_files {
+        let name = redact::code_span(&f.to_string_lossy());
         match std::fs::read_to_string(f) {
             Ok(text) => {
-                md.push_str(&format!("\n`{}` (secrets removed):\n\n", f.display()));
+                md.push_str(&format!("\n{name} (secrets removed):\n\n"));
                 let text = redact::cap(&redactor.redact(&text), EXCERPT_BYTES);
                 md.push_str(&redact::fence("compose file", &text));
                 md.push('\n');
             }
-            Err(e) => md.push_str(&format!("\n`{}`: cannot read it ({e})\n", f.display())),
+            Err(e) => md.push_str(&format!(
+                "\n{name}: cannot read it ({})\n",
+                escape::line(&e.to_string())
+            )),
         }
     }
     md

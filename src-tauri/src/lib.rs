@@ -9,6 +9,7 @@ pub mod diagnose;
 pub mod docker;
 pub mod engine;
 pub mod escalate;
+pub mod escape;
 pub mod guard;
 pub mod heal;
 pub mod keychain;

@@ -1,10 +1,14 @@
 //! Sickbay's own log files under `logs/` (`monitor.log` and friends): one line per event in
 //! the original system's form, `[2025-11-20T10:30:00] container_unhealthy container:web status:503`,
-//! rotated by size (`monitor.log.1`, `.2`, ...) with the oldest pruned.
+//! rotated by size (`monitor.log.1`, `.2`, ...) with the oldest pruned. Every line is made by
+//! [`format_line`], which writes the control characters of its fields visibly: a container's
+//! name, label or output cannot end a line early and forge the next one.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use crate::escape;
 
 pub struct LogFile {
     path: PathBuf,
@@ -14,8 +18,15 @@ pub struct LogFile {
     keep: u32,
 }
 
-/// `[local time] event key:value ...`, the original system's line form.
+/// `[local time] event key:value ...`, the original system's line form, on one line: newlines,
+/// carriage returns, escape sequences and other control characters in `event` and `fields`
+/// are written visibly (`\n`, `\r`, `\x1b`; see [`escape::line`]).
 pub fn format_line(stamp: &str, event: &str, fields: &str) -> String {
+    let (stamp, event, fields) = (
+        escape::line(stamp),
+        escape::line(event),
+        escape::line(fields),
+    );
     if fields.is_empty() {
         format!("[{stamp}] {event}")
     } else {
@@ -91,6 +102,21 @@ mod tests {
             ),
             "[2025-11-20T10:30:00] container_unhealthy container:spartan-web status:503"
         );
+    }
+
+    #[test]
+    fn text_from_a_container_cannot_forge_a_line() {
+        let line = format_line(
+            "2025-11-20T10:30:00",
+            "bad_label",
+            "label:sickbay.heal value:restart\n[2020-01-01T00:00:00] healing_failed container:web\r\x1b[2K",
+        );
+        assert_eq!(
+            line,
+            "[2025-11-20T10:30:00] bad_label label:sickbay.heal \
+             value:restart\\n[2020-01-01T00:00:00] healing_failed container:web\\r\\x1b[2K"
+        );
+        assert!(!line.chars().any(char::is_control));
     }
 
     #[test]

@@ -64,6 +64,31 @@ pub struct Store {
     conn: Connection,
 }
 
+/// How long a statement waits for another process's write (a migration, the engine's,
+/// retention's) before failing with "database is locked".
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Switches the database to write-ahead logging (a no-op when it is already). Turning a new
+/// database to WAL needs it to itself for a moment; when another process is opening it too,
+/// SQLite may answer "busy" at once instead of waiting, so this tries again for a while.
+fn wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn metric_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetricRow> {
     Ok(MetricRow {
         timestamp: r.get(0)?,
@@ -95,10 +120,8 @@ impl Store {
             let _ = std::fs::create_dir_all(dir);
         }
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        wal(&conn).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
@@ -117,21 +140,33 @@ impl Store {
         Ok(store)
     }
 
+    /// Applies the migrations the database lacks. Other processes (`watch`, `status`, the
+    /// dashboard) may open a new database at the same moment: each migration runs in a write
+    /// transaction that reads the version again once it holds the lock, so a migration another
+    /// process has just applied is skipped, never applied twice.
     fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
+        let too_new = |found: i64| StoreError::TooNew {
+            path: path.display().to_string(),
+            found,
+            known: MIGRATIONS.len(),
+        };
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version as usize > MIGRATIONS.len() {
-            return Err(StoreError::TooNew {
-                path: path.display().to_string(),
-                found: version,
-                known: MIGRATIONS.len(),
-            });
+            return Err(too_new(version));
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if now as usize > MIGRATIONS.len() {
+                return Err(too_new(now));
+            }
+            if now as usize > i {
+                continue;
+            }
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit()?;
@@ -982,5 +1017,34 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(s.count("monitor_events").unwrap(), 1);
+    }
+
+    /// Pins the failure where connections opening a new database at once each applied the
+    /// first migration (`table monitor_incidents already exists`).
+    #[test]
+    fn connections_opening_a_new_database_at_once_all_succeed() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("sickbay.db");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let s = Store::open(&path)?;
+                        s.host_identity().map(|(id, _)| id)
+                    })
+                })
+                .collect();
+            let ids: Vec<String> = openers
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert!(ids.windows(2).all(|w| w[0] == w[1]), "one host id: {ids:?}");
+            let s = Store::open(&path).unwrap();
+            assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        }
     }
 }
