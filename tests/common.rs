@@ -102,6 +102,8 @@ pub struct Scenario {
     pub dir: tempfile::TempDir,
     containers: Vec<String>,
     watch: Option<Child>,
+    /// The engine Sickbay talks to (`DOCKER_HOST`); `None`: the machine's default.
+    docker_host: Option<String>,
 }
 
 impl Scenario {
@@ -112,7 +114,13 @@ impl Scenario {
             dir: tempfile::tempdir().expect("tempdir"),
             containers: Vec::new(),
             watch: None,
+            docker_host: None,
         }
+    }
+
+    /// Points the `sickbay` commands this scenario runs at another engine (`DOCKER_HOST`).
+    pub fn use_docker_host(&mut self, host: &str) {
+        self.docker_host = Some(host.to_string());
     }
 
     pub fn data(&self) -> PathBuf {
@@ -162,6 +170,9 @@ impl Scenario {
                 "RUST_LOG",
                 std::env::var("SICKBAY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             );
+        if let Some(host) = &self.docker_host {
+            c.env("DOCKER_HOST", host);
+        }
         c
     }
 

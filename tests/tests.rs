@@ -3,11 +3,13 @@
 mod cli_config;
 mod common;
 mod diagnosis;
+mod docker_outage;
 mod engine_scenarios;
 mod escalation;
 mod guard;
 mod llm_server;
 mod notifications;
+mod own_daemon;
 mod pg;
 mod postgres_mirror;
 mod stack;
