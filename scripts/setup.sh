@@ -45,6 +45,7 @@ TEST_PACKAGES=(
     curl
     docker-compose
     python3-venv
+    iproute2
 )
 
 usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }

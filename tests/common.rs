@@ -115,6 +115,8 @@ pub struct Scenario {
     watch: Option<Child>,
     /// `[heal]` keys of the test's own, in place of the fast defaults.
     heal: Vec<(String, String)>,
+    /// The engine Sickbay talks to (`DOCKER_HOST`); `None`: the machine's default.
+    docker_host: Option<String>,
 }
 
 impl Scenario {
@@ -126,6 +128,7 @@ impl Scenario {
             containers: Vec::new(),
             watch: None,
             heal: Vec::new(),
+            docker_host: None,
         }
     }
 
@@ -133,6 +136,11 @@ impl Scenario {
     pub fn set_heal(&mut self, key: &str, value: &str) {
         self.heal.retain(|(k, _)| k != key);
         self.heal.push((key.to_string(), value.to_string()));
+    }
+
+    /// Points the `sickbay` commands this scenario runs at another engine (`DOCKER_HOST`).
+    pub fn use_docker_host(&mut self, host: &str) {
+        self.docker_host = Some(host.to_string());
     }
 
     pub fn data(&self) -> PathBuf {
@@ -193,6 +201,9 @@ impl Scenario {
                 "RUST_LOG",
                 std::env::var("SICKBAY_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             );
+        if let Some(host) = &self.docker_host {
+            c.env("DOCKER_HOST", host);
+        }
         c
     }
 

@@ -3,6 +3,7 @@
 mod cli_config;
 mod common;
 mod diagnosis;
+mod docker_outage;
 mod engine_scenarios;
 mod escalation;
 mod guard;
@@ -11,6 +12,7 @@ mod history;
 mod llm_server;
 mod log_lines;
 mod notifications;
+mod own_daemon;
 mod pg;
 mod postgres_mirror;
 mod stack;
