@@ -10,4 +10,5 @@ mod llm_server;
 mod notifications;
 mod pg;
 mod postgres_mirror;
+mod postgres_tls;
 mod stack;
