@@ -11,4 +11,5 @@ mod notifications;
 mod pg;
 mod postgres_mirror;
 mod postgres_tls;
+mod secrets;
 mod stack;
