@@ -1,6 +1,8 @@
 //! A real PostgreSQL server of the test's own: `initdb` into a fresh folder, started on a free
 //! loopback port with password authentication, stopped and removed on drop. Tests may stop and
 //! start it to cut the mirror off. Uses Debian's `postgresql` package (scripts/setup.sh --test).
+//! With [`Tls`], it serves TLS as Debian and Ubuntu ship it: `ssl = on` and a self-signed
+//! certificate valid for `localhost` only.
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -10,6 +12,18 @@ pub const PASSWORD: &str = "sickbay-test-pw";
 pub struct PgServer {
     pub dir: PathBuf,
     pub port: u16,
+    tls: Tls,
+}
+
+/// How the server speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// `ssl = off`: plain text only.
+    Off,
+    /// `ssl = on` with a self-signed certificate for `localhost`; plain text still accepted.
+    On,
+    /// As `On`, but `pg_hba.conf` accepts TCP connections over TLS only (`hostssl`).
+    Required,
 }
 
 /// The newest PostgreSQL's programs (`/usr/lib/postgresql/N/bin` on Debian).
@@ -61,7 +75,12 @@ fn ok(what: &str, out: Output) -> Output {
 }
 
 impl PgServer {
+    /// A server without TLS.
     pub fn start() -> Self {
+        Self::start_with(Tls::Off)
+    }
+
+    pub fn start_with(tls: Tls) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "sickbay-pg-{}-{:06x}",
             std::process::id(),
@@ -70,6 +89,30 @@ impl PgServer {
         std::fs::create_dir_all(&dir).expect("server folder");
         let pwfile = dir.join("pw");
         std::fs::write(&pwfile, PASSWORD).expect("password file");
+        if tls != Tls::Off {
+            // As Debian's snakeoil certificate: self-signed, not a CA, named for localhost.
+            ok(
+                "openssl req",
+                Command::new("openssl")
+                    .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes"])
+                    .args(["-subj", "/CN=localhost", "-days", "2"])
+                    .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+                    .args(["-addext", "subjectAltName=DNS:localhost"])
+                    .arg("-keyout")
+                    .arg(dir.join("server.key"))
+                    .arg("-out")
+                    .arg(dir.join("server.crt"))
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("run openssl"),
+            );
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("key mode 0600");
+        }
         if is_root() {
             ok(
                 "chown",
@@ -91,16 +134,39 @@ impl PgServer {
                 .output()
                 .expect("run initdb"),
         );
+        if tls == Tls::Required {
+            std::fs::write(
+                dir.join("data/pg_hba.conf"),
+                "local all all scram-sha-256\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                 hostssl all all ::1/128 scram-sha-256\n",
+            )
+            .expect("pg_hba.conf");
+        }
         let server = Self {
             dir,
             port: free_port(),
+            tls,
         };
         server.resume();
         server
     }
 
+    /// The server's certificate (self-signed, for `localhost`), with TLS on.
+    pub fn cert(&self) -> PathBuf {
+        self.dir.join("server.crt")
+    }
+
     /// Starts (again) the server.
     pub fn resume(&self) {
+        let ssl = match self.tls {
+            Tls::Off => String::new(),
+            Tls::On | Tls::Required => format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.cert().display(),
+                self.dir.join("server.key").display()
+            ),
+        };
         ok(
             "pg_ctl start",
             as_owner(bin("pg_ctl"))
@@ -110,7 +176,7 @@ impl PgServer {
                 .arg(self.dir.join("server.log"))
                 .arg("-o")
                 .arg(format!(
-                    "-p {} -c listen_addresses=127.0.0.1 -k {}",
+                    "-p {} -c listen_addresses=127.0.0.1 -k {}{ssl}",
                     self.port,
                     self.dir.display()
                 ))
@@ -139,6 +205,16 @@ impl PgServer {
         format!(
             "postgres://postgres:{PASSWORD}@127.0.0.1:{}/{db}",
             self.port
+        )
+    }
+
+    /// Whether the connections of `sickbay` (its `application_name`) are encrypted, as the
+    /// server sees them: one `t` or `f` per connection, sorted.
+    pub fn sickbay_ssl(&self) -> String {
+        self.psql(
+            "postgres",
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = 'sickbay' ORDER BY 1",
         )
     }
 

@@ -15,4 +15,6 @@ mod notifications;
 mod own_daemon;
 mod pg;
 mod postgres_mirror;
+mod postgres_tls;
+mod secrets;
 mod stack;

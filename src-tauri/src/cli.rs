@@ -711,11 +711,12 @@ fn mirror_check(rt: &tokio::runtime::Runtime, url: &str) -> Check {
             ok: false,
             essential: false,
             what: format!("{e} ({backlog}; the history keeps growing locally)"),
-            advice: Some(
+            // A TLS failure says which sslmode to set; the rest is the server or the login.
+            advice: Some(st.advice.unwrap_or_else(|| {
                 "check the server, the database name, the user and its password \
                  (SICKBAY_POSTGRES_PASSWORD, PGPASSWORD or the keychain)"
-                    .into(),
-            ),
+                    .into()
+            })),
         },
     }
 }

@@ -356,7 +356,8 @@ impl fmt::Display for ConfigError {
         if let Some(key) = &self.key {
             write!(f, ", key `{key}`")?;
         }
-        write!(f, ": {}", self.message)
+        // A message may echo the value it refused: a webhook URL on the wrong line, say.
+        write!(f, ": {}", crate::redact::mask_urls(&self.message))
     }
 }
 

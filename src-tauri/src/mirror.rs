@@ -7,13 +7,14 @@
 //! forgets outbox entries only after Postgres has committed them. A crash at any moment sends
 //! some rows twice at worst, which the upsert absorbs; an outage leaves the outbox growing
 //! until Postgres is back.
+//!
+//! TLS follows libpq's `sslmode` (see [`tls`]), so a URL `psql` accepts connects here too.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -22,6 +23,9 @@ use tokio_postgres::config::Host;
 use tokio_postgres::Client;
 
 use crate::store::{MirroredTable, Store, StoreError, MIRRORED};
+
+mod tls;
+pub use tls::{RootCert, SslMode, TlsOptions};
 
 /// The Postgres schema, applied in order at connect and recorded in `sickbay_schema`.
 const MIGRATIONS: &[&str] = &[
@@ -45,6 +49,13 @@ pub enum MirrorError {
     Url(String),
     #[error("cannot reach the Postgres mirror {target}: {reason}")]
     Connect { target: String, reason: String },
+    #[error("TLS with the Postgres mirror {target} failed: {reason}")]
+    Tls {
+        target: String,
+        reason: String,
+        /// Which setting to change (`sslmode`, `sslrootcert`, the server's).
+        advice: String,
+    },
     #[error("the Postgres mirror {target} refused {what}: {reason}")]
     Query {
         target: String,
@@ -57,10 +68,38 @@ pub enum MirrorError {
     TooNew { found: i64, known: usize },
 }
 
-/// Where the mirror goes: a parsed connection string whose password never shows.
+impl MirrorError {
+    /// What to do about it, where the error knows better than "check the server".
+    pub fn advice(&self) -> Option<&str> {
+        match self {
+            Self::Tls { advice, .. } => Some(advice),
+            _ => None,
+        }
+    }
+
+    /// The message and its advice in one line, for a log.
+    fn with_advice(&self) -> String {
+        match self.advice() {
+            Some(a) => format!("{self}; {a}"),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// A connection string checked: tokio-postgres's part and libpq's TLS options.
+pub struct Conninfo {
+    pub config: tokio_postgres::Config,
+    pub tls: TlsOptions,
+}
+
+/// Where the mirror goes: a parsed connection string whose secrets never show.
 #[derive(Clone)]
 pub struct Target {
     config: tokio_postgres::Config,
+    tls: TlsOptions,
+    connector: tokio_postgres_rustls::MakeRustlsConnect,
+    /// The connection string masked (`redact::mask`): what messages show.
+    shown: String,
 }
 
 impl Target {
@@ -68,7 +107,10 @@ impl Target {
     /// missing password is taken from `SICKBAY_POSTGRES_PASSWORD`, `PGPASSWORD`, or the
     /// system keychain (service `sickbay`, account `postgres`), in that order.
     pub fn parse(url: &str) -> Result<Self, MirrorError> {
-        let mut config = parse_url(url)?;
+        let Conninfo { mut config, tls } = parse_url(url)?;
+        let connector = tokio_postgres_rustls::MakeRustlsConnect::new(
+            tls.client_config().map_err(MirrorError::Url)?,
+        );
         if config.get_password().is_none() {
             let from_env = ["SICKBAY_POSTGRES_PASSWORD", "PGPASSWORD"]
                 .iter()
@@ -79,25 +121,67 @@ impl Target {
         }
         config.connect_timeout(Duration::from_secs(10));
         config.application_name("sickbay");
-        Ok(Self { config })
+        Ok(Self {
+            config,
+            tls,
+            connector,
+            shown: crate::redact::mask(url.trim()),
+        })
     }
 
+    /// Connects as the URL's `sslmode` says; `allow` tries plain text first and TLS when the
+    /// server refuses it (libpq).
     async fn connect(&self) -> Result<Client, MirrorError> {
-        let tls = tls()?;
-        let (client, connection) =
-            self.config
-                .connect(tls)
-                .await
-                .map_err(|e| MirrorError::Connect {
-                    target: self.to_string(),
-                    reason: reason(&e),
-                })?;
+        use tokio_postgres::config::SslMode as Wire;
+        let first = match self.tls.effective_mode() {
+            SslMode::Disable | SslMode::Allow => Wire::Disable,
+            SslMode::Prefer => Wire::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => Wire::Require,
+        };
+        let client = match self.connect_as(first).await {
+            Err(e) if self.tls.mode == SslMode::Allow && e.as_db_error().is_some() => {
+                tracing::debug!("{self} refused plain text ({}); trying TLS", reason(&e));
+                self.connect_as(Wire::Require).await
+            }
+            other => other,
+        };
+        client.map_err(|e| self.connect_error(&e))
+    }
+
+    async fn connect_as(
+        &self,
+        mode: tokio_postgres::config::SslMode,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let mut config = self.config.clone();
+        config.ssl_mode(mode);
+        let (client, connection) = config.connect(self.connector.clone()).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("the Postgres connection ended: {e}");
             }
         });
         Ok(client)
+    }
+
+    /// A failed connection, named a TLS failure when TLS was the cause.
+    fn connect_error(&self, e: &tokio_postgres::Error) -> MirrorError {
+        let host = match self.config.get_hosts().first() {
+            Some(Host::Tcp(name)) => name.clone(),
+            #[cfg(unix)]
+            Some(Host::Unix(path)) => path.display().to_string(),
+            None => String::new(),
+        };
+        match tls::explain(e, &self.tls, &host) {
+            Some(f) => MirrorError::Tls {
+                target: self.to_string(),
+                reason: f.reason,
+                advice: f.advice,
+            },
+            None => MirrorError::Connect {
+                target: self.to_string(),
+                reason: reason(e),
+            },
+        }
     }
 
     fn query_error(&self, what: &str, e: &tokio_postgres::Error) -> MirrorError {
@@ -109,10 +193,12 @@ impl Target {
     }
 }
 
-/// Checks a connection string without looking for its password (for the configuration).
-pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, MirrorError> {
+/// Checks a connection string without looking for its password or reading its files (for
+/// the configuration). libpq's `sslmode` and `sslrootcert` are taken off for [`TlsOptions`].
+pub fn parse_url(url: &str) -> Result<Conninfo, MirrorError> {
+    let (rest, tls) = tls::split_options(url.trim()).map_err(MirrorError::Url)?;
     // The parser's message never repeats the URL, so the password stays out.
-    let config = tokio_postgres::Config::from_str(url)
+    let config = tokio_postgres::Config::from_str(&rest)
         .map_err(|e| MirrorError::Url(format!("is not valid: {e}")))?;
     if config.get_hosts().is_empty() {
         return Err(MirrorError::Url("names no host".into()));
@@ -122,32 +208,13 @@ pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, MirrorError> {
             "names no database (postgres://user@host/DATABASE)".into(),
         ));
     }
-    Ok(config)
+    Ok(Conninfo { config, tls })
 }
 
-/// `postgres://user@host:port/db`, never the password.
+/// The connection string masked: `postgres://user:•••@host:port/•••`.
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.config;
-        write!(f, "postgres://")?;
-        if let Some(u) = c.get_user() {
-            write!(f, "{u}@")?;
-        }
-        let ports = c.get_ports();
-        for (i, h) in c.get_hosts().iter().enumerate() {
-            if i > 0 {
-                write!(f, ",")?;
-            }
-            match h {
-                Host::Tcp(name) => write!(f, "{name}")?,
-                #[cfg(unix)]
-                Host::Unix(path) => write!(f, "{}", path.display())?,
-            }
-            if let Some(p) = ports.get(i).or(ports.first()) {
-                write!(f, ":{p}")?;
-            }
-        }
-        write!(f, "/{}", c.get_dbname().unwrap_or(""))
+        f.write_str(&self.shown)
     }
 }
 
@@ -158,10 +225,10 @@ impl fmt::Debug for Target {
 }
 
 /// The error and its causes in one line ("db error: FATAL: password authentication failed
-/// for user ...", "error connecting to server: Connection refused ...").
+/// for user ...", "error connecting to server: Connection refused ..."), URLs masked.
 fn reason(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
-        return format!("{}: {}", db.severity(), db.message());
+        return crate::redact::mask_urls(&format!("{}: {}", db.severity(), db.message()));
     }
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -170,20 +237,7 @@ fn reason(e: &tokio_postgres::Error) -> String {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    text
-}
-
-/// TLS as the URL's `sslmode` asks (`prefer`, the default, falls back to plain text on a
-/// server without TLS); certificates are checked against the platform's trust store.
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, MirrorError> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_platform_verifier())
-        .map_err(|e| MirrorError::Url(format!("cannot set up TLS: {e}")))?
-        .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    crate::redact::mask_urls(&text)
 }
 
 /// The password kept in the system keychain (account `postgres`), if any.
@@ -197,6 +251,8 @@ pub struct MirrorStatus {
     pub target: String,
     pub reachable: bool,
     pub error: Option<String>,
+    /// What to change, when the error says (a TLS failure: which `sslmode` to set).
+    pub advice: Option<String>,
     pub schema_version: Option<i64>,
     pub pending: i64,
     /// Age of the oldest row not yet in Postgres, in seconds.
@@ -436,6 +492,7 @@ pub async fn run(
                 publish(&store, &|st| {
                     st.reachable = true;
                     st.error = None;
+                    st.advice = None;
                     st.schema_version = Some(v);
                 });
                 s
@@ -443,12 +500,17 @@ pub async fn run(
             Err(e) => {
                 let msg = e.to_string();
                 if msg != last_error {
-                    tracing::warn!("{msg}; the history stays local until it is reachable");
+                    tracing::warn!(
+                        "{}; the history stays local until it is reachable",
+                        e.with_advice()
+                    );
                     last_error = msg.clone();
                 }
+                let advice = e.advice().map(str::to_string);
                 publish(&store, &|st| {
                     st.reachable = false;
                     st.error = Some(msg.clone());
+                    st.advice = advice.clone();
                 });
                 tokio::select! {
                     _ = &mut shutdown => return Ok(()),
@@ -567,7 +629,10 @@ pub async fn check(target: &Target, db: &Path) -> MirrorStatus {
                     st.reachable = true;
                     st.schema_version = Some(s.schema_version);
                 }
-                Err(e) => st.error = Some(e.to_string()),
+                Err(e) => {
+                    st.advice = e.advice().map(str::to_string);
+                    st.error = Some(e.to_string());
+                }
             }
         }
         Err(e) => st.error = Some(e.to_string()),
@@ -584,7 +649,7 @@ mod tests {
         let t = Target::parse("postgres://sick:s3cr3t-pw@db.example:5433/history").unwrap();
         let shown = format!("{t} {t:?}");
         assert!(!shown.contains("s3cr3t-pw"), "{shown}");
-        assert_eq!(t.to_string(), "postgres://sick@db.example:5433/history");
+        assert_eq!(t.to_string(), "postgres://sick:•••@db.example:5433/•••");
     }
 
     #[test]

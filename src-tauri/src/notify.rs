@@ -285,17 +285,26 @@ pub async fn run_webhook(settings: Notify, events: broadcast::Receiver<EventRow>
         }
     };
     let host = gethostname::gethostname().to_string_lossy().into_owned();
+    // The path of a Slack, Discord or ntfy URL is the secret: messages show it masked.
+    let shown = crate::redact::mask(&url);
     coalesce(&settings, events, |m| {
         let (body, headers) = webhook_payload(settings.webhook_format, &m, &host);
         let mut req = client.post(&url).body(body);
         for (k, v) in headers {
             req = req.header(k, v);
         }
+        let shown = shown.clone();
         async move {
             match req.send().await {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => tracing::warn!("the webhook answered {} to a notification", r.status()),
-                Err(e) => tracing::warn!("cannot post a notification to the webhook: {e}"),
+                Ok(r) => tracing::warn!(
+                    "the webhook {shown} answered {} to a notification",
+                    r.status()
+                ),
+                Err(e) => tracing::warn!(
+                    "cannot post a notification to the webhook {shown}: {}",
+                    crate::redact::mask_urls(&e.to_string())
+                ),
             }
         }
     })

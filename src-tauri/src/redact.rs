@@ -5,6 +5,11 @@
 //! `key=value` and `"key": "value"` with secret-looking keys); then the shapes of known tokens
 //! (Anthropic, OpenAI, AWS, GitHub, Slack, JWT). ANSI codes are stripped first, so colour codes
 //! cannot split a secret out of a rule's reach. Redacting twice changes nothing.
+//!
+//! Masking ([`mask`], [`mask_urls`]) is the lighter sibling for Sickbay's own settings shown to
+//! its user (the dashboard, `doctor`, logs, errors): a URL keeps what says where it goes (scheme,
+//! user, host, port) and hides the rest, since the password, a database name or a webhook's
+//! path (Slack, Discord, ntfy topics) may be the secret.
 
 use std::sync::LazyLock;
 
@@ -12,6 +17,9 @@ use regex::{Captures, Regex};
 
 /// What a removed secret is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
+
+/// What a masked part of a URL shows.
+pub const MASK: &str = "•••";
 
 /// Secret values shorter than this are ignored: they would blank out ordinary text.
 const MIN_SECRET_LEN: usize = 4;
@@ -80,6 +88,20 @@ static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("valid regex")
 });
+
+/// A URL in running text: scheme, `://`, then anything up to a space or a quote.
+static URL_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>`]+"#).expect("valid regex")
+});
+
+/// libpq's `key=value` connection strings: a value is quoted (`'...'`, `\` escapes) or runs to
+/// the next space.
+static CONNINFO_PAIR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([A-Za-z_][A-Za-z0-9_]*)(\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)").expect("valid regex")
+});
+
+/// Connection-string keys that say where a connection goes; every other value is masked.
+const CONNINFO_SHOWN: &[&str] = &["host", "hostaddr", "port", "user"];
 
 static TOKENS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     [
@@ -221,6 +243,109 @@ impl Redactor {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+}
+
+/// A setting that may hold a secret, masked for showing: a URL keeps its scheme, user, host
+/// and port, and shows [`MASK`] for the password and for everything after the host (path,
+/// query, fragment); a libpq `key=value` string keeps `host`, `hostaddr`, `port` and `user`
+/// and masks every other value. `postgres://sickbay:pw@db.example:5432/history` →
+/// `postgres://sickbay:•••@db.example:5432/•••`; `https://hooks.slack.com/services/T/B/x` →
+/// `https://hooks.slack.com/•••`. Anything else is shown whole.
+pub fn mask(value: &str) -> String {
+    match value.split_once("://") {
+        Some((scheme, rest)) if is_scheme(scheme) => mask_url(scheme, rest),
+        _ if CONNINFO_PAIR.is_match(value) => mask_conninfo(value),
+        _ => value.to_string(),
+    }
+}
+
+/// Masks (as [`mask`]) every URL found in `text`: for messages that may echo one.
+pub fn mask_urls(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_string();
+    }
+    URL_IN_TEXT
+        .replace_all(text, |c: &Captures| {
+            let url = &c[0];
+            // Closing punctuation of the sentence around the URL stays outside it.
+            let trimmed = url.trim_end_matches([')', ']', '}', '.', ',', ';', ':']);
+            format!("{}{}", mask(trimmed), &url[trimmed.len()..])
+        })
+        .into_owned()
+}
+
+fn is_scheme(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+}
+
+fn mask_url(scheme: &str, rest: &str) -> String {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    // A password holding a raw `/`, `?` or `#` ends the authority early: what looks like the
+    // host is then part of it. Hosts and ports have a plain shape; anything else is hidden.
+    if !hosts.split(',').all(plain_host_port) {
+        return format!("{scheme}://{MASK}");
+    }
+    let mut out = format!("{scheme}://");
+    if let Some(u) = userinfo {
+        match u.split_once(':') {
+            Some((user, _)) => out.push_str(&format!("{user}:{MASK}@")),
+            None => out.push_str(&format!("{u}@")),
+        }
+    }
+    out.push_str(hosts);
+    if let Some(first) = tail.chars().next() {
+        if tail.len() > 1 || first != '/' {
+            out.push(first);
+            out.push_str(MASK);
+        } else {
+            out.push('/');
+        }
+    }
+    out
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`, or empty.
+fn plain_host_port(hp: &str) -> bool {
+    let (host, port) = match hp.strip_prefix('[') {
+        Some(v6) => {
+            let Some((addr, after)) = v6.split_once(']') else {
+                return false;
+            };
+            if !addr
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || ":.".contains(c))
+            {
+                return false;
+            }
+            match after.strip_prefix(':') {
+                Some(port) => ("", port),
+                None => ("", after),
+            }
+        }
+        None => hp.split_once(':').unwrap_or((hp, "")),
+    };
+    host.chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-_%".contains(c))
+        && port.chars().all(|c| c.is_ascii_digit())
+}
+
+fn mask_conninfo(value: &str) -> String {
+    CONNINFO_PAIR
+        .replace_all(value, |c: &Captures| {
+            if CONNINFO_SHOWN.contains(&c[1].to_ascii_lowercase().as_str()) {
+                c[0].to_string()
+            } else {
+                format!("{}{}{MASK}", &c[1], &c[2])
+            }
+        })
+        .into_owned()
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -528,5 +653,73 @@ mod tests {
             out.contains("\na\tb\\rc\\u{2028}d\\u{202e}e\\x07\nnext\n"),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn a_masked_url_keeps_where_it_goes_and_hides_the_rest() {
+        let cases = [
+            (
+                "postgres://sickbay:pw-s3cret@db.example:5432/history",
+                "postgres://sickbay:•••@db.example:5432/•••",
+            ),
+            (
+                "postgres://sickbay@db.example/history?sslmode=require&password=x",
+                "postgres://sickbay@db.example/•••",
+            ),
+            (
+                "postgresql://u:p@h1:5432,h2:5433/db",
+                "postgresql://u:•••@h1:5432,h2:5433/•••",
+            ),
+            (
+                "postgres://u:p@[::1]:5432/db",
+                "postgres://u:•••@[::1]:5432/•••",
+            ),
+            (
+                "https://hooks.slack.com/services/T000/B000/XXXX",
+                "https://hooks.slack.com/•••",
+            ),
+            (
+                "https://discord.com/api/webhooks/123/tok",
+                "https://discord.com/•••",
+            ),
+            ("https://ntfy.sh/my-private-topic", "https://ntfy.sh/•••"),
+            (
+                "http://127.0.0.1:8080?token=x#f",
+                "http://127.0.0.1:8080?•••",
+            ),
+            ("http://localhost:11434", "http://localhost:11434"),
+            ("https://example.com/", "https://example.com/"),
+            // A password with a raw `/` must not pass for a host.
+            ("postgres://u:pa/ss@db/x", "postgres://•••"),
+            ("postgres://u:pa#ss@db/x", "postgres://•••"),
+            ("", ""),
+            ("not a url", "not a url"),
+        ];
+        for (url, masked) in cases {
+            assert_eq!(mask(url), masked, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_masked_connection_string_keeps_host_port_and_user() {
+        assert_eq!(
+            mask("host=db.example port=5432 user=sickbay password='a b\\' c' dbname=history"),
+            "host=db.example port=5432 user=sickbay password=••• dbname=•••"
+        );
+        assert_eq!(mask("password=x"), "password=•••");
+    }
+
+    #[test]
+    fn urls_in_a_message_are_masked_and_the_sentence_kept() {
+        let text = "error sending request for url (https://hooks.slack.com/services/T/B/XyZ): \
+                    invalid type: string \"postgres://u:pw@h:1/db\", expected a boolean.";
+        let out = mask_urls(text);
+        assert_eq!(
+            out,
+            "error sending request for url (https://hooks.slack.com/•••): invalid type: \
+             string \"postgres://u:•••@h:1/•••\", expected a boolean."
+        );
+        assert_eq!(mask_urls(&out), out, "masking twice changes nothing");
+        assert_eq!(mask_urls("no url here"), "no url here");
     }
 }

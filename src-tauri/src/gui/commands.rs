@@ -151,7 +151,11 @@ pub fn setting_rows(settings: &Settings, file: &toml::Table) -> Vec<SettingRow> 
             let from_file = in_file.is_some_and(|t| t.contains_key(key));
             rows.push(SettingRow {
                 key: format!("{section}.{key}"),
-                value: value.to_string(),
+                // A password in `storage.postgres_url`, a webhook's secret path: masked.
+                value: match value.as_str() {
+                    Some(text) => toml::Value::String(crate::redact::mask(text)).to_string(),
+                    None => value.to_string(),
+                },
                 origin: if from_file {
                     Origin::File
                 } else {
@@ -448,6 +452,45 @@ mod tests {
         assert_eq!(row("monitoring.interval_seconds")["origin"], "file");
         assert_eq!(row("monitoring.concurrency")["origin"], "default");
         assert_eq!(row("heal.max_attempts")["origin"], "default");
+    }
+
+    #[test]
+    fn settings_never_show_the_postgres_password_or_the_webhook_path() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("sickbay.toml");
+        let text = "[storage]\n\
+                    postgres_url = \"postgres://sickbay:pg-s3cret@db.example:5432/teamdb7\"\n\
+                    [notify]\n\
+                    webhook_url = \"https://hooks.slack.com/services/T0SB/B0SB/slackS3cret\"\n";
+        std::fs::write(&path, text).expect("write");
+        let settings = Settings::parse(text, &path).expect("parse");
+        let f = fixture(
+            Store::in_memory().expect("store"),
+            ConfigSource::File(path.clone()),
+            settings,
+        );
+        let v = call(&f.app, "settings", serde_json::json!({}));
+        let shown = v.to_string();
+        for secret in ["pg-s3cret", "teamdb7", "T0SB", "B0SB", "slackS3cret"] {
+            assert!(!shown.contains(secret), "{secret} shows: {shown}");
+        }
+        let rows = v["rows"].as_array().expect("rows");
+        let row = |key: &str| {
+            rows.iter()
+                .find(|r| r["key"] == key)
+                .unwrap_or_else(|| panic!("{key} missing from {rows:?}"))
+                .clone()
+        };
+        assert_eq!(
+            row("storage.postgres_url")["value"],
+            "\"postgres://sickbay:•••@db.example:5432/•••\""
+        );
+        assert_eq!(row("storage.postgres_url")["origin"], "file");
+        assert_eq!(
+            row("notify.webhook_url")["value"],
+            "\"https://hooks.slack.com/•••\""
+        );
+        assert_eq!(row("notify.webhook_format")["value"], "\"json\"");
     }
 
     #[test]
