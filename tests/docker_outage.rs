@@ -150,3 +150,41 @@ fn a_crash_while_docker_is_down_is_found_and_healed_after_the_reconnect() {
         began.elapsed().as_secs_f64()
     );
 }
+
+/// A restart Docker never answers (the daemon stops answering in the middle of it) fails
+/// after the Docker adapter's limit and says so; the watcher goes on, and the container is
+/// not left "being healed" forever.
+#[test]
+fn a_restart_docker_never_answers_fails_and_is_told() {
+    if !can_run() {
+        return;
+    }
+    let mut docker = PrivateDocker::start("hung");
+    let mut s = Scenario::new("hung");
+    s.use_docker_host(&docker.host());
+    let label = format!("sickbay.test={}", s.run);
+    let name = format!("{}-web", s.run);
+    let mut args = vec!["--label", &label, "--label", "sickbay.stop_timeout=5"];
+    args.extend_from_slice(HEALTH_ALWAYS_FAILING);
+    // `sleep` as the first process ignores SIGTERM: the restart waits out its stop timeout.
+    docker.run(&name, &args, "exec sleep 100000");
+    s.start_watch("");
+    wait_until(60, "the restart asked for", || {
+        s.count("restarting_container", &name) >= 1
+    });
+    docker.freeze();
+    wait_until(150, "the restart counted as failed", || {
+        s.count("heal_action_failed", &name) >= 1
+    });
+    let line = s
+        .lines_of(&name)
+        .into_iter()
+        .find(|l| l.contains("heal_action_failed"))
+        .expect("the line");
+    assert!(line.contains("action:restart"), "{line}");
+    let incident = &s.incidents_of(&name)[0];
+    let outcome = incident["actions"][0]["outcome"].as_str().unwrap_or("");
+    assert!(outcome.starts_with("failed: "), "{incident}");
+    assert!(s.watch_running(), "{}", s.watch_stderr());
+    docker.thaw();
+}

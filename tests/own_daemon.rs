@@ -124,6 +124,25 @@ impl PrivateDocker {
         self.docker_ok(&all);
     }
 
+    /// Freezes the daemon (SIGSTOP): every API call to it hangs, as with a daemon that
+    /// stopped answering. `thaw` (and drop) undo it.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(child) = &self.daemon {
+            // nsenter execs dockerd: the child is the daemon.
+            let _ = Command::new("kill")
+                .args([sig, &child.id().to_string()])
+                .status();
+        }
+    }
+
     pub fn running(&self) -> bool {
         self.daemon.is_some()
     }
@@ -310,6 +329,8 @@ impl PrivateDocker {
 
 impl Drop for PrivateDocker {
     fn drop(&mut self) {
+        // 0. A frozen daemon answers again.
+        self.thaw();
         // 1. Its containers, while it runs (started again if the test stopped it).
         if !self.containers.is_empty() {
             if !self.running() {

@@ -178,6 +178,8 @@ struct Tracked {
     event_at: Option<Instant>,
     /// Numbers Sickbay's actions on it; a result carries its number.
     action_seq: u64,
+    /// The last action could not be carried out (its outcome says why, not "ineffective").
+    action_failed: bool,
     /// The last `die` was Docker's restart policy at work: the `start` after it is Docker's.
     policy_restarting: bool,
     /// Restarts others made while it was failing (within the heal window).
@@ -908,6 +910,7 @@ impl Engine {
                     since: Instant::now(),
                     event_at: None,
                     action_seq: 0,
+                    action_failed: false,
                     policy_restarting: false,
                     others: std::collections::VecDeque::new(),
                 },
@@ -1263,6 +1266,7 @@ impl Engine {
             }
             Decision::Act { action, attempt } => {
                 t.action_seq += 1;
+                t.action_failed = false;
                 let seq = t.action_seq;
                 let Some(docker) = self.docker.clone() else {
                     // No Docker, no action: the policy hears it failed and backs off.
@@ -1368,7 +1372,8 @@ impl Engine {
                     .map(|i| i.details.clone())
                     .unwrap_or_default();
                 let incident_id = t.incident.as_ref().map(|i| i.id);
-                if let Some(iid) = incident_id {
+                // An action that could not run keeps its "failed: ..." outcome.
+                if let Some(iid) = incident_id.filter(|_| !t.action_failed) {
                     let r = self.store.set_last_action_outcome(iid, "ineffective");
                     self.history.check(&format!("updating incident {iid}"), r);
                 }
@@ -1377,6 +1382,7 @@ impl Engine {
             Decision::ActionTimedOut { action, after } => {
                 // Whatever comes of it later is dropped: the policy has moved on.
                 t.action_seq += 1;
+                t.action_failed = true;
                 t.acted_until = Some(SystemTime::now());
                 t.action_ended = Some(Instant::now());
                 let error = format!("no result within {} s", after.as_secs());
@@ -1499,6 +1505,7 @@ impl Engine {
                 self.record(event, Some(&name), incident_id, fields);
             }
             Err(e) => {
+                t.action_failed = true;
                 if let Some(iid) = incident_id {
                     let r = self
                         .store

@@ -212,7 +212,9 @@ impl Limits {
 /// How long an action may take before it counts as failed: beyond any time limit of its own
 /// (Docker's stop timeout on a restart, compose's limits on a recreate and a build).
 pub fn action_deadline(action: HealAction, stop_timeout: Duration) -> Duration {
-    let margin = Duration::from_secs(120);
+    // Longer than the Docker adapter's own limit on a request (60 s, plus the stop timeout
+    // on a restart), whose error says more: this deadline is for a result that is lost.
+    let margin = Duration::from_secs(90);
     // Compose's own limits on a recreate and a build (`stack::Op::time_limit`).
     let recreate = Duration::from_secs(30 * 60);
     let build = Duration::from_secs(60 * 60);
@@ -1183,8 +1185,8 @@ mod tests {
         let mut s = Sim::new(caps());
         s.feed(unhealthy());
         assert!(s.h.is_acting());
-        // Docker's stop timeout (10 s) plus two minutes: nothing yet.
-        assert!(s.advance(129).is_empty());
+        // Docker's stop timeout (10 s) plus 90 s: nothing yet.
+        assert!(s.advance(99).is_empty());
         assert!(s.h.is_acting());
         let d = s.advance(2);
         assert_eq!(
@@ -1192,7 +1194,7 @@ mod tests {
             [
                 Decision::ActionTimedOut {
                     action: HealAction::Restart,
-                    after: Duration::from_secs(130)
+                    after: Duration::from_secs(100)
                 },
                 Decision::StillFailing {
                     action: HealAction::Restart
