@@ -1,0 +1,303 @@
+//! The heal policy's decisions carried out: incidents opened and updated, events recorded,
+//! actions started (through `executors`) and their results taken back. It never talks to
+//! Docker itself.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn apply(&mut self, id: &ContainerId, decision: Decision) {
+        let Some(t) = self.tracked.get_mut(id) else {
+            return;
+        };
+        let name = t.info.name.clone();
+        let now = clock::utc_now();
+        match decision {
+            Decision::Open {
+                kind,
+                details,
+                acting,
+            } => {
+                let status = if acting {
+                    IncidentStatus::Open
+                } else {
+                    IncidentStatus::Watching
+                };
+                let incident_id = match &t.incident {
+                    Some(old) => {
+                        let r = self.store.set_incident_status(old.id, status, &now);
+                        self.history
+                            .check(&format!("updating incident {}", old.id), r);
+                        Ok(old.id)
+                    }
+                    None => {
+                        self.store
+                            .open_incident(&now, &name, &t.info.id.0, kind, status, &details)
+                    }
+                };
+                let Some(incident_id) = self
+                    .history
+                    .check(&format!("opening the incident of {name}"), incident_id)
+                else {
+                    // Still told in monitor.log, without an incident to point at.
+                    self.record(
+                        "container_unhealthy",
+                        Some(&name),
+                        None,
+                        format!("{details} incident:unrecorded"),
+                    );
+                    return;
+                };
+                t.incident = Some(OpenIncident {
+                    id: incident_id,
+                    kind,
+                    status,
+                    details: details.clone(),
+                });
+                let event = match kind {
+                    IncidentKind::Unhealthy | IncidentKind::HttpProbeFailed => {
+                        "container_unhealthy"
+                    }
+                    IncidentKind::Crashed => "container_died",
+                    IncidentKind::OomKilled => "container_oom_killed",
+                    IncidentKind::RestartLoop => "restart_loop",
+                };
+                let mut fields = details;
+                if !acting {
+                    fields.push_str(" heal:off");
+                }
+                self.record(event, Some(&name), Some(incident_id), fields);
+            }
+            Decision::Act { action, attempt } => {
+                t.action_seq += 1;
+                t.action_failed = false;
+                let seq = t.action_seq;
+                let Some(docker) = self.docker.clone() else {
+                    // No Docker, no action: the policy hears it failed and backs off.
+                    let _ = self.tx.try_send(Msg::ActionDone {
+                        id: id.clone(),
+                        seq,
+                        action,
+                        result: Err("Docker is unreachable".into()),
+                        replaced_by: None,
+                    });
+                    return;
+                };
+                t.acting_since = Some(SystemTime::now());
+                t.acted_until = None;
+                if let Some(inc) = t.incident.as_mut() {
+                    if inc.status != IncidentStatus::Open {
+                        // Acting again after holding off (a person's stop, someone else's
+                        // restart).
+                        inc.status = IncidentStatus::Open;
+                        let r = self
+                            .store
+                            .set_incident_status(inc.id, IncidentStatus::Open, &now);
+                        self.history
+                            .check(&format!("updating incident {}", inc.id), r);
+                    }
+                }
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                let paths = t.policy.cache_paths.clone();
+                let stop_timeout = t.policy.stop_timeout_seconds;
+                let service = crate::stack::Service::of_container(&t.info.labels);
+                let service_name = service.as_ref().map(|s| s.service.clone());
+                let (event, fields) = match action {
+                    HealAction::ClearCache => {
+                        ("clearing_cache", format!("paths:{}", paths.join(",")))
+                    }
+                    HealAction::Restart => ("restarting_container", format!("attempt:{attempt}")),
+                    HealAction::Recreate => (
+                        "recreating_container",
+                        format!("service:{}", service_name.unwrap_or_default()),
+                    ),
+                    HealAction::Rebuild => (
+                        "rebuilding_container",
+                        format!("service:{}", service_name.unwrap_or_default()),
+                    ),
+                };
+                self.record(event, Some(&name), incident_id, fields);
+                if let Some(iid) = incident_id {
+                    let rec = ActionRecord {
+                        action,
+                        at: now,
+                        outcome: "requested".into(),
+                    };
+                    let r = self
+                        .store
+                        .add_action(iid, &rec, action == HealAction::Restart);
+                    self.history
+                        .check(&format!("adding an action to incident {iid}"), r);
+                }
+                executors::spawn(
+                    executors::Job {
+                        docker,
+                        id: id.clone(),
+                        seq,
+                        action,
+                        paths,
+                        stop_timeout,
+                        service,
+                        name,
+                    },
+                    self.tx.clone(),
+                );
+            }
+            Decision::StillFailing { .. } => {
+                let details = t
+                    .incident
+                    .as_ref()
+                    .map(|i| i.details.clone())
+                    .unwrap_or_default();
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                // An action that could not run keeps its "failed: ..." outcome.
+                if let Some(iid) = incident_id.filter(|_| !t.action_failed) {
+                    let r = self.store.set_last_action_outcome(iid, "ineffective");
+                    self.history.check(&format!("updating incident {iid}"), r);
+                }
+                self.record("container_unhealthy", Some(&name), incident_id, details);
+            }
+            Decision::ActionTimedOut { action, after } => {
+                // Whatever comes of it later is dropped: the policy has moved on.
+                t.action_seq += 1;
+                t.action_failed = true;
+                t.acted_until = Some(SystemTime::now());
+                t.action_ended = Some(Instant::now());
+                let error = format!("no result within {} s", after.as_secs());
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                if let Some(iid) = incident_id {
+                    let r = self
+                        .store
+                        .set_last_action_outcome(iid, &format!("failed: {error}"));
+                    self.history.check(&format!("updating incident {iid}"), r);
+                }
+                tracing::error!("{name}: the {} {error}", action.as_str());
+                self.record(
+                    "heal_action_failed",
+                    Some(&name),
+                    incident_id,
+                    format!("action:{} error:{}", action.as_str(), quote(&error)),
+                );
+            }
+            Decision::Healed | Decision::Recovered => {
+                let healed = decision == Decision::Healed;
+                let fields = metrics_fields(t.last.as_ref());
+                let incident = t.incident.take();
+                let incident_id = incident.as_ref().map(|i| i.id);
+                if let Some(inc) = &incident {
+                    if healed {
+                        let r = self.store.set_last_action_outcome(inc.id, "healed");
+                        self.history
+                            .check(&format!("updating incident {}", inc.id), r);
+                    }
+                    let r = self.store.close_incident(inc.id, &now, healed);
+                    self.history
+                        .check(&format!("closing incident {}", inc.id), r);
+                }
+                self.record("container_healthy", Some(&name), incident_id, fields);
+            }
+            Decision::GaveUp(reason) => {
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                if let Some(inc) = t.incident.as_mut() {
+                    inc.status = IncidentStatus::HealingFailed;
+                    let r =
+                        self.store
+                            .set_incident_status(inc.id, IncidentStatus::HealingFailed, &now);
+                    self.history
+                        .check(&format!("updating incident {}", inc.id), r);
+                }
+                self.record(
+                    "healing_failed",
+                    Some(&name),
+                    incident_id,
+                    format!("reason:{}", reason.as_str()),
+                );
+            }
+            Decision::RecordDeath => {
+                let fields = format!(
+                    "exit_code:{} restart_policy:{}",
+                    t.info.exit_code, t.info.restart_policy
+                );
+                let incident_id = t.incident.as_ref().map(|i| i.id);
+                self.record("container_died", Some(&name), incident_id, fields);
+            }
+            Decision::Stand => {
+                if let Some(inc) = t.incident.as_mut() {
+                    inc.status = IncidentStatus::Watching;
+                    let r = self
+                        .store
+                        .set_incident_status(inc.id, IncidentStatus::Watching, &now);
+                    self.history
+                        .check(&format!("updating incident {}", inc.id), r);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_action_done(
+        &mut self,
+        id: &ContainerId,
+        action: HealAction,
+        result: Result<(), String>,
+        replaced_by: Option<ContainerInfo>,
+    ) {
+        let mut id = id.clone();
+        let mut fields = String::new();
+        if let Some(new) = replaced_by.filter(|n| n.id != id) {
+            // The new container takes the old one's place: its incident, its heal state.
+            if let Some(mut t) = self.tracked.remove(&id) {
+                self.tracked.remove(&new.id);
+                let now = Instant::now();
+                self.retired
+                    .retain(|_, at| now.duration_since(*at) < Duration::from_secs(600));
+                self.retired.insert(id.clone(), now);
+                fields = format!("new_id:{}", new.id.short());
+                id = new.id.clone();
+                t.info = new;
+                t.prev_stats = None;
+                t.last_probe = None;
+                t.since = now;
+                self.tracked.insert(id.clone(), t);
+            }
+        }
+        let id = &id;
+        let Some(t) = self.tracked.get_mut(id) else {
+            return;
+        };
+        t.acted_until = Some(SystemTime::now());
+        t.action_ended = Some(Instant::now());
+        let name = t.info.name.clone();
+        let incident_id = t.incident.as_ref().map(|i| i.id);
+        match &result {
+            Ok(()) => {
+                let event = match action {
+                    HealAction::ClearCache => "cache_cleared",
+                    HealAction::Restart => "container_restarted",
+                    HealAction::Recreate => "container_recreated",
+                    HealAction::Rebuild => "container_rebuilt",
+                };
+                if let Some(iid) = incident_id {
+                    let r = self.store.set_last_action_outcome(iid, "done");
+                    self.history.check(&format!("updating incident {iid}"), r);
+                }
+                self.record(event, Some(&name), incident_id, fields);
+            }
+            Err(e) => {
+                t.action_failed = true;
+                if let Some(iid) = incident_id {
+                    let r = self
+                        .store
+                        .set_last_action_outcome(iid, &format!("failed: {e}"));
+                    self.history.check(&format!("updating incident {iid}"), r);
+                }
+                self.record(
+                    "heal_action_failed",
+                    Some(&name),
+                    incident_id,
+                    format!("action:{} error:{}", action.as_str(), quote(e)),
+                );
+            }
+        }
+        self.feed(id, Input::ActionFinished(action, result));
+        self.sample_soon(id);
+    }
+}

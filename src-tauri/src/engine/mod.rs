@@ -1,0 +1,870 @@
+//! The engine: one task that owns the watched containers' state. Everything reaches it as a
+//! typed [`Msg`] over a channel (Docker's events, sweep results, finished heal actions,
+//! connection changes); it feeds the pure heal policy, carries out its decisions, and writes
+//! every event to the history before anything user-visible refers to it.
+//!
+//! The parts, by job:
+//! - this file: the loop and its messages ([`Msg`], [`Links`], [`Control`]), the connection
+//!   and sweep tasks, recording events, publishing the status;
+//! - `tracked`: what the engine knows of one container and the ordering rules that decide
+//!   which news is newer (first sight, Sickbay's own actions, retired containers);
+//! - `observe`: Docker's events and samples turned into the heal policy's inputs;
+//! - `effects`: the policy's decisions carried out (incidents, events) and actions' results;
+//! - `executors`: the heal actions themselves, run off the loop (restart, cache clear, compose
+//!   recreate and rebuild);
+//! - `reconcile`: what an outage hid, found after a reconnect;
+//! - `history`: failed history writes, counted and shown;
+//! - `view`: the status as `status`, the tray and the dashboard show it.
+//!
+//! It must not talk to Docker on its own loop (every call runs in a task that answers with a
+//! [`Msg`]), nor let anything but [`Msg`] and [`Control`] change its state.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+
+use crate::clock;
+use crate::config::{Policy, Settings};
+use crate::docker::{self, ContainerInfo, Docker, DockerEvent, EventKind, StatsSample};
+use crate::heal::{Capabilities, ContainerHeal, Death, Decision, Input, Limits};
+use crate::logfile::{self, LogFile};
+use crate::model::{
+    container_verdict, ActionRecord, ContainerId, HealAction, Health, IncidentKind, IncidentStatus,
+    RunState, Verdict,
+};
+use crate::monitor::{self, Sample};
+use crate::probe::{ProbeResult, Prober};
+use crate::store::{EventRow, MetricRow, Store};
+
+mod effects;
+mod executors;
+mod history;
+mod observe;
+mod reconcile;
+mod tracked;
+mod view;
+
+pub use history::EngineState;
+use history::HistoryHealth;
+use tracked::{OpenIncident, Tracked};
+use view::{container_view, metrics_fields, round1};
+pub use view::{snapshot, ContainerView, StatusView};
+
+/// What reaches the engine.
+#[derive(Debug)]
+pub enum Msg {
+    Connected(Docker),
+    Disconnected(String),
+    Event(DockerEvent),
+    /// A sweep's samples; `listed_at`: when it listed the containers.
+    Swept {
+        samples: Vec<Sample>,
+        listed_at: Instant,
+    },
+    /// The inspect of a container first seen in an event (`None`: it could not be inspected).
+    FirstSight(ContainerId, Option<Box<Sample>>),
+    Sampled(Box<Sample>),
+    ActionDone {
+        id: ContainerId,
+        /// Which of the container's actions this is: a result that comes after its action
+        /// timed out (and another began) is dropped.
+        seq: u64,
+        action: HealAction,
+        result: Result<(), String>,
+        /// The container that took this one's place (a compose recreate makes a new one).
+        replaced_by: Option<ContainerInfo>,
+    },
+}
+
+/// A handle on a running engine.
+pub struct EngineHandle {
+    pub status: watch::Receiver<StatusView>,
+}
+
+/// What the engine shares with the rest of the app while it runs. Every field is optional:
+/// `sickbay watch` alone needs none of them.
+#[derive(Default)]
+pub struct Links {
+    /// The current picture, for the tray, the dashboard and `status`.
+    pub status: Option<watch::Sender<StatusView>>,
+    /// Every event, sent after it is in the history (the alert watcher, notifications).
+    pub events: Option<broadcast::Sender<EventRow>>,
+    /// The user's controls (the tray's "Pause monitoring" / "Resume").
+    pub control: Option<mpsc::Receiver<Control>>,
+    /// Where the engine keeps a small JSON record of what other processes cannot see in the
+    /// history (`history_errors`), for `status` and `doctor`.
+    pub state_file: Option<PathBuf>,
+}
+
+/// A user's control of a running engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// No sweeps and no healing (nothing reaches the heal policy) until `Resume`; the verdict
+    /// is grey meanwhile.
+    Pause,
+    Resume,
+}
+
+pub struct Engine {
+    settings: Settings,
+    limits: Limits,
+    store: Store,
+    log: Option<LogFile>,
+    tracked: HashMap<ContainerId, Tracked>,
+    /// Incidents left open by an earlier run, by container name, until a container claims one.
+    adopted: HashMap<String, OpenIncident>,
+    /// Containers a recreate replaced, and when: a late sample or event of theirs is stale.
+    retired: HashMap<ContainerId, Instant>,
+    /// Containers first seen in an event and being inspected, with the events that came
+    /// meanwhile (a container that dies right after it starts is told in order).
+    first_sight: HashMap<ContainerId, Vec<DockerEvent>>,
+    docker: Option<Docker>,
+    docker_error: Option<String>,
+    tx: mpsc::Sender<Msg>,
+    docker_tx: watch::Sender<Option<Docker>>,
+    status_tx: watch::Sender<StatusView>,
+    events_tx: Option<broadcast::Sender<EventRow>>,
+    sweep_now: Arc<Notify>,
+    paused: Arc<AtomicBool>,
+    history: HistoryHealth,
+    /// When Docker came back after an outage, until a sweep listed after then is compared
+    /// with what was known before (`reconcile`).
+    reconnected: Option<Instant>,
+}
+
+/// Runs the engine until `shutdown` resolves. Everything observed is written as it comes,
+/// so stopping loses nothing.
+pub async fn run(
+    settings: Settings,
+    store: Store,
+    logs_dir: PathBuf,
+    shutdown: impl std::future::Future<Output = ()>,
+    links: Links,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Msg>(1024);
+    let (docker_tx, docker_rx) = watch::channel::<Option<Docker>>(None);
+    let status_tx = links.status.unwrap_or_else(|| {
+        watch::channel(StatusView::unreachable(
+            docker::endpoint(),
+            "starting".into(),
+        ))
+        .0
+    });
+    let sweep_now = Arc::new(Notify::new());
+    let paused = Arc::new(AtomicBool::new(false));
+    let mut control = links.control;
+    let max_bytes = settings.retention.log_max_mb * 1024 * 1024;
+    let log = match LogFile::open(
+        &logs_dir.join("monitor.log"),
+        max_bytes,
+        settings.retention.log_keep,
+    ) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::error!(
+                "cannot write {}: {e}",
+                logs_dir.join("monitor.log").display()
+            );
+            None
+        }
+    };
+    let mut engine = Engine::new(
+        settings.clone(),
+        store,
+        log,
+        tx.clone(),
+        docker_tx,
+        status_tx,
+        links.events,
+        links.state_file,
+    );
+    engine.sweep_now = sweep_now.clone();
+    engine.paused = paused.clone();
+    engine.history.write();
+    engine.adopt_open_incidents();
+    engine.apply_retention();
+    engine.record(
+        "monitor_started",
+        None,
+        None,
+        format!("docker:{}", docker::endpoint()),
+    );
+
+    let connection = tokio::spawn(connection_loop(tx.clone()));
+    let sweeper = tokio::spawn(sweep_loop(
+        settings.clone(),
+        docker_rx,
+        tx.clone(),
+        sweep_now,
+        paused,
+    ));
+    let mut retention = tokio::time::interval(Duration::from_secs(3600));
+    retention.tick().await;
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = engine.next_deadline();
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(msg) = rx.recv() => engine.handle(msg),
+            _ = sleep_until(deadline) => engine.tick(),
+            _ = retention.tick() => engine.apply_retention(),
+            Some(c) = next_control(&mut control) => engine.control(c),
+        }
+    }
+    connection.abort();
+    sweeper.abort();
+    // Results that already arrived are still recorded.
+    while let Ok(msg) = rx.try_recv() {
+        engine.handle(msg);
+    }
+    engine.record("monitor_stopped", None, None, String::new());
+    engine.history.remove();
+    Ok(())
+}
+
+async fn next_control(control: &mut Option<mpsc::Receiver<Control>>) -> Option<Control> {
+    let Some(rx) = control else {
+        return std::future::pending().await;
+    };
+    let c = rx.recv().await;
+    if c.is_none() {
+        // Every sender is gone: nothing more will come.
+        *control = None;
+    }
+    c
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Keeps a connection to Docker and forwards its events; reconnects with backoff.
+async fn connection_loop(tx: mpsc::Sender<Msg>) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match Docker::connect().await {
+            Ok(d) => {
+                delay = Duration::from_millis(500);
+                let mut events = d.events();
+                if tx.send(Msg::Connected(d.clone())).await.is_err() {
+                    return;
+                }
+                let reason = loop {
+                    match events.next().await {
+                        Some(Ok(ev)) => {
+                            if tx.send(Msg::Event(ev)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Err(e)) => break e.to_string(),
+                        None => break "the event stream ended".to_string(),
+                    }
+                };
+                // A stream can end while Docker is fine (a proxy's timeout): resubscribe
+                // quietly then, and say so only when Docker is really gone.
+                if d.ping().await.is_ok() {
+                    tracing::debug!("event stream ended ({reason}); resubscribing");
+                    continue;
+                }
+                if tx.send(Msg::Disconnected(reason)).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if tx.send(Msg::Disconnected(e.to_string())).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let jitter = Duration::from_millis(fastrand::u64(0..=delay.as_millis() as u64 / 4));
+        tokio::time::sleep(delay + jitter).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Sweeps every interval, and at once when asked (after a (re)connect).
+async fn sweep_loop(
+    settings: Settings,
+    mut docker_rx: watch::Receiver<Option<Docker>>,
+    tx: mpsc::Sender<Msg>,
+    now: Arc<Notify>,
+    paused: Arc<AtomicBool>,
+) {
+    let prober = Prober::new(Duration::from_secs(
+        settings.monitoring.http_timeout_seconds,
+    ));
+    let mut interval =
+        tokio::time::interval(Duration::from_secs(settings.monitoring.interval_seconds));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = now.notified() => {}
+            r = docker_rx.changed() => if r.is_err() { return },
+        }
+        let Some(d) = docker_rx.borrow().clone() else {
+            continue;
+        };
+        if paused.load(Ordering::Relaxed) {
+            continue;
+        }
+        let listed_at = Instant::now();
+        let msg = match monitor::sweep(&d, &prober, &settings).await {
+            Ok(samples) => Msg::Swept { samples, listed_at },
+            Err(e) => Msg::Disconnected(e.to_string()),
+        };
+        if tx.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        settings: Settings,
+        store: Store,
+        log: Option<LogFile>,
+        tx: mpsc::Sender<Msg>,
+        docker_tx: watch::Sender<Option<Docker>>,
+        status_tx: watch::Sender<StatusView>,
+        events_tx: Option<broadcast::Sender<EventRow>>,
+        state_file: Option<PathBuf>,
+    ) -> Self {
+        Self {
+            limits: Limits::from_settings(&settings),
+            settings,
+            store,
+            log,
+            tracked: HashMap::new(),
+            adopted: HashMap::new(),
+            retired: HashMap::new(),
+            first_sight: HashMap::new(),
+            docker: None,
+            docker_error: None,
+            tx,
+            docker_tx,
+            status_tx,
+            events_tx,
+            sweep_now: Arc::new(Notify::new()),
+            paused: Arc::new(AtomicBool::new(false)),
+            history: HistoryHealth {
+                state: EngineState {
+                    pid: std::process::id(),
+                    started_at: clock::utc_now(),
+                    history_errors: 0,
+                    last_history_error: None,
+                },
+                state_file,
+            },
+            reconnected: None,
+        }
+    }
+
+    fn adopt_open_incidents(&mut self) {
+        match self.store.open_incidents() {
+            Ok(list) => {
+                for i in list {
+                    self.adopted
+                        .entry(i.container.clone())
+                        .or_insert(OpenIncident {
+                            id: i.id,
+                            kind: i.kind,
+                            status: i.status,
+                            details: i.details,
+                        });
+                }
+            }
+            Err(e) => tracing::error!("cannot read open incidents: {e}"),
+        }
+    }
+
+    fn apply_retention(&mut self) {
+        let r = &self.settings.retention;
+        let metrics = clock::utc_ago(Duration::from_secs(r.metrics_days * 86_400));
+        let history = clock::utc_ago(Duration::from_secs(r.history_days * 86_400));
+        match self.store.apply_retention(&metrics, &history) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("rolled {n} metric samples up into hourly averages"),
+            Err(e) => tracing::error!("retention: {e}"),
+        }
+    }
+
+    /// Writes an event to the history, then to `monitor.log` and the diagnostic log.
+    fn record(
+        &mut self,
+        event: &str,
+        container: Option<&str>,
+        incident: Option<i64>,
+        fields: String,
+    ) {
+        let fields = match container {
+            Some(c) if fields.is_empty() => format!("container:{c}"),
+            Some(c) => format!("container:{c} {fields}"),
+            None => fields,
+        };
+        let timestamp = clock::utc_now();
+        match self
+            .store
+            .insert_event(&timestamp, event, container, incident, &fields)
+        {
+            Ok(id) => {
+                if let Some(tx) = &self.events_tx {
+                    // No receiver is not an error: nobody listens yet.
+                    let _ = tx.send(EventRow {
+                        id,
+                        timestamp,
+                        event: event.to_string(),
+                        container_name: container.map(str::to_string),
+                        incident_id: incident,
+                        details: fields.clone(),
+                    });
+                }
+            }
+            Err(e) => self.history.failed(&format!("recording {event}"), &e),
+        }
+        let line = logfile::format_line(&clock::log_stamp(), event, &fields);
+        if let Some(log) = &mut self.log {
+            if let Err(e) = log.append(&line) {
+                tracing::error!("cannot write monitor.log: {e}");
+            }
+        }
+        tracing::info!(target: "sickbay::event", "{event} {fields}");
+    }
+
+    /// Says so when containers were restarted by others while failing, within the window.
+    fn other_healer(&self) -> Option<String> {
+        let window = self.limits.window;
+        let mut who: Vec<(String, usize)> = self
+            .tracked
+            .values()
+            .map(|t| {
+                let n = t.others.iter().filter(|at| at.elapsed() <= window).count();
+                (t.info.name.clone(), n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if who.is_empty() {
+            return None;
+        }
+        who.sort();
+        let list: Vec<String> = who.iter().map(|(n, c)| format!("{n} ({c}×)")).collect();
+        Some(format!(
+            "restarted by something other than Sickbay while failing, in the last {} min: {}; \
+             another healer (autoheal, a second Sickbay, a script) may be at work",
+            window.as_secs() / 60,
+            list.join(", ")
+        ))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        if self.paused.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.tracked
+            .values()
+            .filter_map(|t| t.heal.next_deadline())
+            .min()
+    }
+
+    fn control(&mut self, c: Control) {
+        let pause = c == Control::Pause;
+        if self.paused.swap(pause, Ordering::Relaxed) == pause {
+            return;
+        }
+        if pause {
+            self.record("monitoring_paused", None, None, String::new());
+        } else {
+            self.record("monitoring_resumed", None, None, String::new());
+            self.sweep_now.notify_one();
+        }
+        self.publish();
+    }
+
+    fn tick(&mut self) {
+        if self.paused.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        let due: Vec<ContainerId> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| t.heal.next_deadline().is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.feed(&id, Input::Tick);
+        }
+        self.publish();
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Connected(d) => {
+                if self.docker.is_none() {
+                    let fields = format!("docker:{}", d.endpoint());
+                    if self.docker_error.take().is_some() {
+                        self.record("docker_reconnected", None, None, fields);
+                        self.reconnected = Some(Instant::now());
+                    } else {
+                        tracing::info!("connected to Docker at {}", d.endpoint());
+                    }
+                }
+                self.docker = Some(d.clone());
+                let _ = self.docker_tx.send(Some(d));
+                self.sweep_now.notify_one();
+            }
+            Msg::Disconnected(reason) => {
+                if self.docker.take().is_some() || self.docker_error.is_none() {
+                    self.record(
+                        "docker_unreachable",
+                        None,
+                        None,
+                        format!("docker:{} error:{}", docker::endpoint(), quote(&reason)),
+                    );
+                }
+                self.docker_error = Some(reason);
+                let _ = self.docker_tx.send(None);
+            }
+            Msg::Event(ev) => self.on_event(ev),
+            Msg::Swept { samples, listed_at } => {
+                let live: std::collections::HashSet<ContainerId> =
+                    samples.iter().map(|s| s.info.id.clone()).collect();
+                self.reconcile(&samples, listed_at);
+                let mut rows = Vec::with_capacity(samples.len());
+                for s in samples {
+                    rows.extend(self.on_sample(s));
+                }
+                // Containers gone without a `destroy` we saw (missed while disconnected); not
+                // those first tracked after the sweep listed what there was.
+                let gone: Vec<ContainerId> = self
+                    .tracked
+                    .iter()
+                    .filter(|(id, t)| {
+                        !live.contains(*id) && !t.being_replaced() && t.since < listed_at
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in gone {
+                    self.forget(&id);
+                }
+                let r = self.store.insert_metrics(&rows);
+                self.history.check("recording metrics", r);
+            }
+            Msg::Sampled(s) => self.on_single_sample(*s),
+            Msg::FirstSight(id, s) => {
+                if let Some(s) = s {
+                    self.on_single_sample(*s);
+                }
+                // What Docker said of it meanwhile, in order, now that it is known.
+                for ev in self.first_sight.remove(&id).unwrap_or_default() {
+                    if self.tracked.contains_key(&ev.id) {
+                        self.on_event(ev);
+                    }
+                }
+            }
+            Msg::ActionDone {
+                id,
+                seq,
+                action,
+                result,
+                replaced_by,
+            } => {
+                if self.tracked.get(&id).is_some_and(|t| t.action_seq != seq) {
+                    tracing::warn!(
+                        "the {} of {} ended after its deadline ({result:?}); ignored",
+                        action.as_str(),
+                        id.short()
+                    );
+                } else {
+                    self.on_action_done(&id, action, result, replaced_by);
+                }
+            }
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let view = if self.docker.is_none() {
+            StatusView::unreachable(
+                docker::endpoint(),
+                self.docker_error
+                    .clone()
+                    .unwrap_or_else(|| "connecting".into()),
+            )
+        } else {
+            let mut containers: Vec<ContainerView> =
+                self.tracked.values().map(Tracked::view).collect();
+            containers.sort_by(|a, b| a.name.cmp(&b.name));
+            StatusView::new(docker::endpoint(), containers)
+        };
+        let view = StatusView {
+            history_errors: self.history.state.history_errors,
+            other_healer: self.other_healer(),
+            ..view
+        };
+        let view = if self.paused.load(Ordering::Relaxed) {
+            StatusView {
+                verdict: Verdict::Grey,
+                paused: true,
+                ..view
+            }
+        } else {
+            view
+        };
+        self.status_tx.send_if_modified(|old| {
+            if *old == view {
+                false
+            } else {
+                *old = view;
+                true
+            }
+        });
+    }
+}
+
+/// A value for a `key:value` field: quoted when it has spaces, on one line.
+fn quote(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    if one_line.contains(' ') || one_line.is_empty() {
+        format!("{one_line:?}")
+    } else {
+        one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_values_stay_on_one_line() {
+        assert_eq!(quote("boom"), "boom");
+        assert_eq!(quote("no such\ncontainer"), "\"no such container\"");
+    }
+}
+
+#[cfg(test)]
+mod control_tests {
+    use super::*;
+
+    async fn next_named(rx: &mut broadcast::Receiver<EventRow>, name: &str) -> EventRow {
+        loop {
+            let row = rx.recv().await.expect("event bus open");
+            if row.event == name {
+                return row;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn pausing_greys_the_verdict_and_is_recorded_until_resumed() {
+        let logs = tempfile::tempdir().expect("logs dir");
+        let (status_tx, mut status_rx) =
+            watch::channel(StatusView::unreachable("x".into(), "starting".into()));
+        let (events_tx, mut events_rx) = broadcast::channel(64);
+        let (control_tx, control_rx) = mpsc::channel(4);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let links = Links {
+            status: Some(status_tx),
+            events: Some(events_tx),
+            control: Some(control_rx),
+            state_file: None,
+        };
+        let engine = tokio::spawn(run(
+            Settings::default(),
+            Store::in_memory().expect("store"),
+            logs.path().to_path_buf(),
+            async {
+                let _ = stop_rx.await;
+            },
+            links,
+        ));
+        let wait = Duration::from_secs(10);
+        control_tx.send(Control::Pause).await.expect("send");
+        tokio::time::timeout(wait, next_named(&mut events_rx, "monitoring_paused"))
+            .await
+            .expect("monitoring_paused recorded");
+        let paused = status_rx
+            .wait_for(|s| s.paused)
+            .await
+            .expect("status")
+            .clone();
+        assert_eq!(paused.verdict, Verdict::Grey);
+        control_tx.send(Control::Resume).await.expect("send");
+        tokio::time::timeout(wait, next_named(&mut events_rx, "monitoring_resumed"))
+            .await
+            .expect("monitoring_resumed recorded");
+        assert!(
+            !status_rx
+                .wait_for(|s| !s.paused)
+                .await
+                .expect("status")
+                .paused
+        );
+        stop_tx.send(()).expect("stop");
+        engine.await.expect("join").expect("engine ran");
+    }
+}
+
+/// The ordering rules, without Docker: the engine fed messages by hand.
+#[cfg(test)]
+mod ordering_tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let (tx, _rx) = mpsc::channel(64);
+        let (docker_tx, _) = watch::channel(None);
+        let (status_tx, _) = watch::channel(StatusView::unreachable("x".into(), "test".into()));
+        Engine::new(
+            Settings::default(),
+            Store::in_memory().expect("store"),
+            None,
+            tx,
+            docker_tx,
+            status_tx,
+            None,
+            None,
+        )
+    }
+
+    fn info(id: &str, state: RunState) -> ContainerInfo {
+        ContainerInfo {
+            id: ContainerId(id.into()),
+            name: format!("name-{id}"),
+            state,
+            health: Health::None,
+            has_healthcheck: false,
+            restart_count: 0,
+            oom_killed: false,
+            exit_code: 0,
+            started_at: String::new(),
+            labels: HashMap::new(),
+            restart_policy: "no".into(),
+            restart_max_retries: 0,
+            health_output: None,
+            env: Vec::new(),
+        }
+    }
+
+    fn sample(info: ContainerInfo, at: Instant) -> Sample {
+        Sample {
+            info,
+            stats: None,
+            probe: None,
+            at,
+            timestamp: clock::utc_now(),
+        }
+    }
+
+    fn event(id: &str, kind: EventKind) -> DockerEvent {
+        DockerEvent {
+            id: ContainerId(id.into()),
+            name: format!("name-{id}"),
+            kind,
+            labels: HashMap::new(),
+            time_nano: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64),
+        }
+    }
+
+    fn events(e: &Engine) -> Vec<String> {
+        e.store
+            .events(None)
+            .expect("events")
+            .into_iter()
+            .map(|r| r.event)
+            .collect()
+    }
+
+    #[test]
+    fn events_that_come_while_a_new_container_is_inspected_wait_and_follow_in_order() {
+        let mut e = engine();
+        // First seen in an event: being inspected.
+        e.first_sight.insert(ContainerId("a".into()), Vec::new());
+        e.on_event(event("a", EventKind::Die { exit_code: 3 }));
+        assert!(e.tracked.is_empty(), "not tracked before its inspect");
+        // The inspect saw it running (before it died): then the death is told.
+        e.handle(Msg::FirstSight(
+            ContainerId("a".into()),
+            Some(Box::new(sample(
+                info("a", RunState::Running),
+                Instant::now(),
+            ))),
+        ));
+        assert!(e.first_sight.is_empty());
+        let t = e.tracked.get(&ContainerId("a".into())).expect("tracked");
+        assert_eq!(t.info.state, RunState::Exited);
+        assert!(
+            events(&e).contains(&"container_died".to_string()),
+            "{:?}",
+            events(&e)
+        );
+        assert_eq!(e.store.open_incidents().expect("open").len(), 1);
+    }
+
+    #[test]
+    fn a_sample_taken_before_the_last_event_does_not_undo_it() {
+        let mut e = engine();
+        let before = Instant::now();
+        e.on_sample(sample(info("b", RunState::Running), before));
+        e.on_event(event("b", EventKind::Die { exit_code: 0 }));
+        // A sweep that looked before the `die` arrives after it.
+        e.on_sample(sample(info("b", RunState::Running), before));
+        let t = e.tracked.get(&ContainerId("b".into())).expect("tracked");
+        assert_eq!(
+            t.info.state,
+            RunState::Exited,
+            "the event is the newer news"
+        );
+        // A sample taken after it does count.
+        e.on_sample(sample(info("b", RunState::Running), Instant::now()));
+        let t = e.tracked.get(&ContainerId("b".into())).expect("tracked");
+        assert_eq!(t.info.state, RunState::Running);
+    }
+
+    #[test]
+    fn a_retired_containers_late_samples_and_events_are_dropped() {
+        let mut e = engine();
+        e.retired.insert(ContainerId("old".into()), Instant::now());
+        e.on_sample(sample(info("old", RunState::Running), Instant::now()));
+        e.on_event(event("old", EventKind::Start));
+        assert!(e.tracked.is_empty());
+        assert!(e.first_sight.is_empty());
+    }
+
+    #[test]
+    fn a_sweep_forgets_only_containers_it_could_have_listed() {
+        let mut e = engine();
+        let listed_at = Instant::now();
+        // Tracked after the sweep listed: the sweep could not know it.
+        std::thread::sleep(Duration::from_millis(5));
+        e.on_sample(sample(info("new", RunState::Running), Instant::now()));
+        e.handle(Msg::Swept {
+            samples: Vec::new(),
+            listed_at,
+        });
+        assert!(e.tracked.contains_key(&ContainerId("new".into())));
+        // A later sweep that does not list it: gone.
+        e.handle(Msg::Swept {
+            samples: Vec::new(),
+            listed_at: Instant::now(),
+        });
+        assert!(e.tracked.is_empty());
+    }
+}
