@@ -10,6 +10,7 @@ pub mod docker;
 pub mod engine;
 pub mod escalate;
 pub mod escape;
+pub mod event;
 pub mod guard;
 pub mod heal;
 pub mod keychain;

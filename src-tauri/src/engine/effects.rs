@@ -40,7 +40,7 @@ impl Engine {
                 else {
                     // Still told in monitor.log, without an incident to point at.
                     self.record(
-                        "container_unhealthy",
+                        Event::ContainerUnhealthy,
                         Some(&name),
                         None,
                         format!("{details} incident:unrecorded"),
@@ -55,11 +55,11 @@ impl Engine {
                 });
                 let event = match kind {
                     IncidentKind::Unhealthy | IncidentKind::HttpProbeFailed => {
-                        "container_unhealthy"
+                        Event::ContainerUnhealthy
                     }
-                    IncidentKind::Crashed => "container_died",
-                    IncidentKind::OomKilled => "container_oom_killed",
-                    IncidentKind::RestartLoop => "restart_loop",
+                    IncidentKind::Crashed => Event::ContainerDied,
+                    IncidentKind::OomKilled => Event::ContainerOomKilled,
+                    IncidentKind::RestartLoop => Event::RestartLoop,
                 };
                 let mut fields = details;
                 if !acting {
@@ -103,15 +103,17 @@ impl Engine {
                 let service_name = service.as_ref().map(|s| s.service.clone());
                 let (event, fields) = match action {
                     HealAction::ClearCache => {
-                        ("clearing_cache", format!("paths:{}", paths.join(",")))
+                        (Event::ClearingCache, format!("paths:{}", paths.join(",")))
                     }
-                    HealAction::Restart => ("restarting_container", format!("attempt:{attempt}")),
+                    HealAction::Restart => {
+                        (Event::RestartingContainer, format!("attempt:{attempt}"))
+                    }
                     HealAction::Recreate => (
-                        "recreating_container",
+                        Event::RecreatingContainer,
                         format!("service:{}", service_name.unwrap_or_default()),
                     ),
                     HealAction::Rebuild => (
-                        "rebuilding_container",
+                        Event::RebuildingContainer,
                         format!("service:{}", service_name.unwrap_or_default()),
                     ),
                 };
@@ -154,7 +156,7 @@ impl Engine {
                     let r = self.store.set_last_action_outcome(iid, "ineffective");
                     self.history.check(&format!("updating incident {iid}"), r);
                 }
-                self.record("container_unhealthy", Some(&name), incident_id, details);
+                self.record(Event::ContainerUnhealthy, Some(&name), incident_id, details);
             }
             Decision::ActionTimedOut { action, after } => {
                 // Whatever comes of it later is dropped: the policy has moved on.
@@ -172,7 +174,7 @@ impl Engine {
                 }
                 tracing::error!("{name}: the {} {error}", action.as_str());
                 self.record(
-                    "heal_action_failed",
+                    Event::HealActionFailed,
                     Some(&name),
                     incident_id,
                     format!("action:{} error:{}", action.as_str(), quote(&error)),
@@ -193,7 +195,7 @@ impl Engine {
                     self.history
                         .check(&format!("closing incident {}", inc.id), r);
                 }
-                self.record("container_healthy", Some(&name), incident_id, fields);
+                self.record(Event::ContainerHealthy, Some(&name), incident_id, fields);
             }
             Decision::GaveUp(reason) => {
                 let incident_id = t.incident.as_ref().map(|i| i.id);
@@ -206,7 +208,7 @@ impl Engine {
                         .check(&format!("updating incident {}", inc.id), r);
                 }
                 self.record(
-                    "healing_failed",
+                    Event::HealingFailed,
                     Some(&name),
                     incident_id,
                     format!("reason:{}", reason.as_str()),
@@ -218,7 +220,7 @@ impl Engine {
                     t.info.exit_code, t.info.restart_policy
                 );
                 let incident_id = t.incident.as_ref().map(|i| i.id);
-                self.record("container_died", Some(&name), incident_id, fields);
+                self.record(Event::ContainerDied, Some(&name), incident_id, fields);
             }
             Decision::Stand => {
                 if let Some(inc) = t.incident.as_mut() {
@@ -270,10 +272,10 @@ impl Engine {
         match &result {
             Ok(()) => {
                 let event = match action {
-                    HealAction::ClearCache => "cache_cleared",
-                    HealAction::Restart => "container_restarted",
-                    HealAction::Recreate => "container_recreated",
-                    HealAction::Rebuild => "container_rebuilt",
+                    HealAction::ClearCache => Event::CacheCleared,
+                    HealAction::Restart => Event::ContainerRestarted,
+                    HealAction::Recreate => Event::ContainerRecreated,
+                    HealAction::Rebuild => Event::ContainerRebuilt,
                 };
                 if let Some(iid) = incident_id {
                     let r = self.store.set_last_action_outcome(iid, "done");
@@ -290,7 +292,7 @@ impl Engine {
                     self.history.check(&format!("updating incident {iid}"), r);
                 }
                 self.record(
-                    "heal_action_failed",
+                    Event::HealActionFailed,
                     Some(&name),
                     incident_id,
                     format!("action:{} error:{}", action.as_str(), quote(e)),

@@ -32,6 +32,7 @@ use tokio::sync::{broadcast, mpsc, watch, Notify};
 use crate::clock;
 use crate::config::{Policy, Settings};
 use crate::docker::{self, ContainerInfo, Docker, DockerEvent, EventKind, StatsSample};
+use crate::event::Event;
 use crate::heal::{Capabilities, ContainerHeal, Death, Decision, Input, Limits};
 use crate::logfile::{self, LogFile};
 use crate::model::{
@@ -191,7 +192,7 @@ pub async fn run(
     engine.adopt_open_incidents();
     engine.apply_retention();
     engine.record(
-        "monitor_started",
+        Event::MonitorStarted,
         None,
         None,
         format!("docker:{}", docker::endpoint()),
@@ -224,7 +225,7 @@ pub async fn run(
     while let Ok(msg) = rx.try_recv() {
         engine.handle(msg);
     }
-    engine.record("monitor_stopped", None, None, String::new());
+    engine.record(Event::MonitorStopped, None, None, String::new());
     engine.history.remove();
     Ok(())
 }
@@ -403,7 +404,7 @@ impl Engine {
     /// Writes an event to the history, then to `monitor.log` and the diagnostic log.
     fn record(
         &mut self,
-        event: &str,
+        event: Event,
         container: Option<&str>,
         incident: Option<i64>,
         fields: String,
@@ -416,7 +417,7 @@ impl Engine {
         let timestamp = clock::utc_now();
         match self
             .store
-            .insert_event(&timestamp, event, container, incident, &fields)
+            .insert_event(&timestamp, event.as_str(), container, incident, &fields)
         {
             Ok(id) => {
                 if let Some(tx) = &self.events_tx {
@@ -424,7 +425,7 @@ impl Engine {
                     let _ = tx.send(EventRow {
                         id,
                         timestamp,
-                        event: event.to_string(),
+                        event: event.as_str().to_string(),
                         container_name: container.map(str::to_string),
                         incident_id: incident,
                         details: fields.clone(),
@@ -433,7 +434,7 @@ impl Engine {
             }
             Err(e) => self.history.failed(&format!("recording {event}"), &e),
         }
-        let line = logfile::format_line(&clock::log_stamp(), event, &fields);
+        let line = logfile::format_line(&clock::log_stamp(), event.as_str(), &fields);
         if let Some(log) = &mut self.log {
             if let Err(e) = log.append(&line) {
                 tracing::error!("cannot write monitor.log: {e}");
@@ -483,9 +484,9 @@ impl Engine {
             return;
         }
         if pause {
-            self.record("monitoring_paused", None, None, String::new());
+            self.record(Event::MonitoringPaused, None, None, String::new());
         } else {
-            self.record("monitoring_resumed", None, None, String::new());
+            self.record(Event::MonitoringResumed, None, None, String::new());
             self.sweep_now.notify_one();
         }
         self.publish();
@@ -514,7 +515,7 @@ impl Engine {
                 if self.docker.is_none() {
                     let fields = format!("docker:{}", d.endpoint());
                     if self.docker_error.take().is_some() {
-                        self.record("docker_reconnected", None, None, fields);
+                        self.record(Event::DockerReconnected, None, None, fields);
                         self.reconnected = Some(Instant::now());
                     } else {
                         tracing::info!("connected to Docker at {}", d.endpoint());
@@ -527,7 +528,7 @@ impl Engine {
             Msg::Disconnected(reason) => {
                 if self.docker.take().is_some() || self.docker_error.is_none() {
                     self.record(
-                        "docker_unreachable",
+                        Event::DockerUnreachable,
                         None,
                         None,
                         format!("docker:{} error:{}", docker::endpoint(), quote(&reason)),

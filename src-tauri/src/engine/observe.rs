@@ -13,7 +13,7 @@ impl Engine {
             for e in errors {
                 tracing::warn!("container {}: {e}", info.name);
                 self.record(
-                    "bad_label",
+                    Event::BadLabel,
                     Some(&info.name.clone()),
                     None,
                     format!("label:{} problem:{}", e.label, quote(&e.problem)),
@@ -49,7 +49,7 @@ impl Engine {
                 self.history
                     .check(&format!("closing incident {}", inc.id), r);
                 self.record(
-                    "container_removed",
+                    Event::ContainerRemoved,
                     Some(&name),
                     Some(inc.id),
                     String::new(),
@@ -196,7 +196,7 @@ impl Engine {
             EventKind::Oom => {
                 t.oom_pending = true;
                 let name = t.info.name.clone();
-                self.record("container_oom", Some(&name), None, String::new());
+                self.record(Event::ContainerOom, Some(&name), None, String::new());
             }
             EventKind::Stop | EventKind::Kill => {
                 if !ours {
@@ -221,7 +221,7 @@ impl Engine {
                 if by_user {
                     let name = t.info.name.clone();
                     self.record(
-                        "container_stopped",
+                        Event::ContainerStopped,
                         Some(&name),
                         None,
                         format!("exit_code:{exit_code}"),
@@ -252,7 +252,7 @@ impl Engine {
                         let name = t.info.name.clone();
                         let incident_id = t.incident.as_ref().map(|i| i.id);
                         self.record(
-                            "restarted_by_other",
+                            Event::RestartedByOther,
                             Some(&name),
                             incident_id,
                             format!("restarts_by_others:{count}"),

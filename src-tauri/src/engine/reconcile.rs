@@ -69,7 +69,7 @@ impl Engine {
                             );
                             let (name, incident) =
                                 (t.info.name.clone(), t.incident.as_ref().map(|i| i.id));
-                            self.record("container_died", Some(&name), incident, fields);
+                            self.record(Event::ContainerDied, Some(&name), incident, fields);
                         }
                         other => self.apply(id, other),
                     }

@@ -1,0 +1,156 @@
+//! The vocabulary of what happens: every event Sickbay records, with its one written form (the
+//! original system's names, as in `monitor.log` and `monitor_events.event`). The engine records
+//! [`Event`]s; the alert watcher, the notifications and the tray read them back with
+//! [`Event::parse`]. Pure: it formats no line and knows no container.
+
+use std::fmt;
+
+/// One kind of event. Its written form never changes: the history and the log files of earlier
+/// runs, and the queries people run on them, use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    MonitorStarted,
+    MonitorStopped,
+    MonitoringPaused,
+    MonitoringResumed,
+    DockerUnreachable,
+    DockerReconnected,
+    /// Another Sickbay acts on the same containers; this one waits.
+    StandingBy,
+    /// The other one stopped; this one acts now.
+    TakingOver,
+    BadLabel,
+    ContainerUnhealthy,
+    ContainerDied,
+    ContainerOom,
+    ContainerOomKilled,
+    RestartLoop,
+    ContainerStopped,
+    ContainerRemoved,
+    ContainerHealthy,
+    ClearingCache,
+    CacheCleared,
+    RestartingContainer,
+    ContainerRestarted,
+    RecreatingContainer,
+    ContainerRecreated,
+    RebuildingContainer,
+    ContainerRebuilt,
+    HealActionFailed,
+    HealingFailed,
+    /// Restarted, while failing, by something other than Sickbay.
+    RestartedByOther,
+    Escalated,
+}
+
+impl Event {
+    pub const ALL: [Event; 29] = [
+        Self::MonitorStarted,
+        Self::MonitorStopped,
+        Self::MonitoringPaused,
+        Self::MonitoringResumed,
+        Self::DockerUnreachable,
+        Self::DockerReconnected,
+        Self::StandingBy,
+        Self::TakingOver,
+        Self::BadLabel,
+        Self::ContainerUnhealthy,
+        Self::ContainerDied,
+        Self::ContainerOom,
+        Self::ContainerOomKilled,
+        Self::RestartLoop,
+        Self::ContainerStopped,
+        Self::ContainerRemoved,
+        Self::ContainerHealthy,
+        Self::ClearingCache,
+        Self::CacheCleared,
+        Self::RestartingContainer,
+        Self::ContainerRestarted,
+        Self::RecreatingContainer,
+        Self::ContainerRecreated,
+        Self::RebuildingContainer,
+        Self::ContainerRebuilt,
+        Self::HealActionFailed,
+        Self::HealingFailed,
+        Self::RestartedByOther,
+        Self::Escalated,
+    ];
+
+    /// The written form, in `monitor.log` and the history.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MonitorStarted => "monitor_started",
+            Self::MonitorStopped => "monitor_stopped",
+            Self::MonitoringPaused => "monitoring_paused",
+            Self::MonitoringResumed => "monitoring_resumed",
+            Self::DockerUnreachable => "docker_unreachable",
+            Self::DockerReconnected => "docker_reconnected",
+            Self::StandingBy => "standing_by",
+            Self::TakingOver => "taking_over",
+            Self::BadLabel => "bad_label",
+            Self::ContainerUnhealthy => "container_unhealthy",
+            Self::ContainerDied => "container_died",
+            Self::ContainerOom => "container_oom",
+            Self::ContainerOomKilled => "container_oom_killed",
+            Self::RestartLoop => "restart_loop",
+            Self::ContainerStopped => "container_stopped",
+            Self::ContainerRemoved => "container_removed",
+            Self::ContainerHealthy => "container_healthy",
+            Self::ClearingCache => "clearing_cache",
+            Self::CacheCleared => "cache_cleared",
+            Self::RestartingContainer => "restarting_container",
+            Self::ContainerRestarted => "container_restarted",
+            Self::RecreatingContainer => "recreating_container",
+            Self::ContainerRecreated => "container_recreated",
+            Self::RebuildingContainer => "rebuilding_container",
+            Self::ContainerRebuilt => "container_rebuilt",
+            Self::HealActionFailed => "heal_action_failed",
+            Self::HealingFailed => "healing_failed",
+            Self::RestartedByOther => "restarted_by_other",
+            Self::Escalated => "escalated",
+        }
+    }
+
+    /// The event written as `s`, if Sickbay knows it.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// A container starts failing: what opens an incident.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Self::ContainerUnhealthy
+                | Self::ContainerDied
+                | Self::ContainerOomKilled
+                | Self::RestartLoop
+        )
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_reads_back_from_its_written_form_and_the_forms_are_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for e in Event::ALL {
+            assert_eq!(Event::parse(e.as_str()), Some(e));
+            assert!(seen.insert(e.as_str()), "{e} twice");
+            assert!(
+                e.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{e}"
+            );
+        }
+        assert_eq!(Event::parse("no_such_event"), None);
+    }
+}
