@@ -13,10 +13,11 @@ use crate::config::Settings;
 use crate::diagnose::{self, Evidence};
 use crate::docker::{ContainerInfo, Docker};
 use crate::model::{ContainerId, Incident};
+use crate::paths::DataDir;
 use crate::redact::{self, Redactor};
 use crate::stack::Service;
 use crate::store::{EventRow, Store, StoreError};
-use crate::{clock, escape, logfile, paths, terminal};
+use crate::{clock, escape, logfile, terminal};
 
 /// Lines of the container's own log put in `incident.md`.
 const LOG_LINES: usize = 200;
@@ -100,19 +101,21 @@ pub struct Investigation {
 /// even when no agent or terminal can be found (`problem` says what was looked for).
 pub async fn investigate(
     settings: &Settings,
+    data: &DataDir,
     incident_id: i64,
 ) -> Result<Investigation, EscalateError> {
-    prepare_and_hand_over(settings, incident_id, true).await
+    prepare_and_hand_over(settings, data, incident_id, true).await
 }
 
 /// [`investigate`], or with `launch` false only the files and the record (`how`: `recorded`):
 /// what the alert watcher does unless `[escalation] auto_launch` is on.
 pub async fn prepare_and_hand_over(
     settings: &Settings,
+    data: &DataDir,
     incident_id: i64,
     launch: bool,
 ) -> Result<Investigation, EscalateError> {
-    let store = Store::open(&paths::database_file())?;
+    let store = Store::open(&data.database_file())?;
     let incident = store
         .incident(incident_id)?
         .ok_or(EscalateError::NoIncident(incident_id))?;
@@ -146,9 +149,7 @@ pub async fn prepare_and_hand_over(
     let diagnosis = diagnose::diagnose(&evidence, &settings.diagnosis).await;
     let compose = info.and_then(|i| Service::of_container(&i.labels));
 
-    let dir = paths::data_dir()
-        .join("incidents")
-        .join(incident_id.to_string());
+    let dir = data.root().join("incidents").join(incident_id.to_string());
     private_dir(&dir)?;
     let incident_md = dir.join("incident.md");
     let text = incident_markdown(
@@ -177,8 +178,11 @@ pub async fn prepare_and_hand_over(
     write_private(&prompt_path, &prompt)?;
     // The original system's files: the current prompt (to paste into any agent by hand) and
     // the record of what triggered an investigation.
-    let logs_dir = paths::logs_dir();
-    let _ = std::fs::create_dir_all(&logs_dir);
+    let logs_dir = data.logs_dir();
+    std::fs::create_dir_all(&logs_dir).map_err(|source| EscalateError::Write {
+        path: logs_dir.display().to_string(),
+        source,
+    })?;
     write_private(&logs_dir.join("claude_monitoring_prompt.txt"), &prompt)?;
     let mut trigger = logfile::format_line(
         &clock::log_stamp(),
@@ -234,7 +238,7 @@ pub async fn prepare_and_hand_over(
             }
         }
     };
-    let event = record(&store, settings, &incident, &how)?;
+    let event = record(&store, settings, data, &incident, &how)?;
     store.set_escalation_workdir(
         incident_id,
         &workdir.to_string_lossy(),
@@ -269,8 +273,11 @@ fn git_head(dir: &Path) -> Option<String> {
 /// Closing the loop: once the container of an escalated incident is healthy again, lists the
 /// commits made in the escalation's work folder since it began on the incident (for the user
 /// to review), and returns them. Nothing for incidents that were not escalated.
-pub fn follow_up(incident_id: i64) -> Result<Option<Vec<crate::model::Commit>>, EscalateError> {
-    let store = Store::open(&paths::database_file())?;
+pub fn follow_up(
+    data: &DataDir,
+    incident_id: i64,
+) -> Result<Option<Vec<crate::model::Commit>>, EscalateError> {
+    let store = Store::open(&data.database_file())?;
     let Some((workdir, head)) = store.escalation_origin(incident_id)? else {
         return Ok(None);
     };
@@ -497,6 +504,7 @@ fn write_script(
 fn record(
     store: &Store,
     settings: &Settings,
+    data: &DataDir,
     incident: &Incident,
     how: &str,
 ) -> Result<EventRow, EscalateError> {
@@ -514,14 +522,16 @@ fn record(
         &fields,
     )?;
     let max = settings.retention.log_max_mb * 1024 * 1024;
-    let path = paths::logs_dir().join("monitor.log");
+    let path = data.logs_dir().join("monitor.log");
     match logfile::LogFile::open(&path, max, settings.retention.log_keep) {
         Ok(mut log) => {
-            let _ = log.append(&logfile::format_line(
+            if let Err(e) = log.append(&logfile::format_line(
                 &clock::log_stamp(),
                 "escalated",
                 &fields,
-            ));
+            )) {
+                tracing::warn!("cannot write {}: {e}", path.display());
+            }
         }
         Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
     }
