@@ -226,7 +226,11 @@ pub async fn run_engine(
         settings.notify.clone(),
         bus.subscribe(),
     ));
-    let mirror = crate::mirror::Running::start(&settings, paths::database_file(), None);
+    let mirror = crate::mirror::Running::start(
+        settings.storage.postgres_url(),
+        paths::database_file(),
+        None,
+    );
     tokio::pin!(shutdown);
     let mut store = store;
     let Some(acting) = stand_by(&settings, &mut store, links.status.as_ref(), &mut shutdown).await
