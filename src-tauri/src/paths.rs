@@ -15,10 +15,18 @@ pub fn default_config_file() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("sickbay.toml"))
 }
 
+/// `SICKBAY_DATA_DIR`, when set and not empty: the one reader of that variable (the dashboard
+/// asks it where the data folder came from).
+pub fn data_dir_from_env() -> Option<PathBuf> {
+    std::env::var_os("SICKBAY_DATA_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
 /// The data folder: `SICKBAY_DATA_DIR`, else the platform's data folder.
 pub fn data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SICKBAY_DATA_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
+    if let Some(dir) = data_dir_from_env() {
+        return dir;
     }
     project_dirs()
         .map(|d| d.data_local_dir().to_path_buf())

@@ -85,7 +85,7 @@ impl Shared {
         } else {
             toml::Table::new()
         };
-        let data_from_env = std::env::var_os("SICKBAY_DATA_DIR").is_some_and(|d| !d.is_empty());
+        let data_from_env = paths::data_dir_from_env().is_some();
         SettingsView {
             config_file: path.display().to_string(),
             config_file_exists: exists,
@@ -101,7 +101,7 @@ impl Shared {
                 rows.push(SettingRow {
                     key: "docker.host".into(),
                     value: crate::docker::endpoint(),
-                    origin: if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
+                    origin: if crate::docker::endpoint_from_env().is_some() {
                         Origin::Environment
                     } else {
                         Origin::Default
