@@ -76,7 +76,8 @@ fn main() {
     settings.storage.postgres_url = server.url("steady");
     let writer = Store::open(&db).expect("open the history");
     let mut lags = rt.block_on(async {
-        let mirror = Running::start(&settings, db.clone(), None).expect("mirror");
+        let mirror =
+            Running::start(settings.storage.postgres_url(), db.clone(), None).expect("mirror");
         let mut lags = Vec::new();
         for i in 0..LAG_SAMPLES {
             // Spread the samples over the mirror's polling cycle.

@@ -3,15 +3,19 @@
 //! kill, or `[alerts] failure_threshold` failed heals of one container within the window. One
 //! escalation per incident. The decision is pure ([`AlertWatcher`]); [`run`] writes
 //! `logs/alert_watcher.log` and `logs/critical_alerts.log` and escalates.
+//! It is handed the data folder it works in ([`DataDir`], by `cli::run_engine`): it must not
+//! look up the global one, nor write the incident's files itself (escalation does).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
 use crate::config::Settings;
+use crate::paths::DataDir;
 use crate::store::{EventRow, Store};
-use crate::{clock, escalate, escape, logfile, paths};
+use crate::{clock, escalate, escape, logfile};
 
 /// Why an incident is escalated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +119,7 @@ impl AlertWatcher {
 /// Escalations are sent on `bus` too, for the notifications.
 pub async fn run(
     settings: Settings,
+    data: DataDir,
     mut events: broadcast::Receiver<EventRow>,
     bus: broadcast::Sender<EventRow>,
     status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
@@ -127,6 +132,7 @@ pub async fn run(
     let follower = tokio::spawn(follow_logs(patterns(&settings), status, match_tx));
     let _stop_follower = AbortOnDrop(follower);
     let mut following = true;
+    let logs = data.logs_dir();
     loop {
         let e = tokio::select! {
             m = matches.recv(), if following => {
@@ -134,12 +140,13 @@ pub async fn run(
                     following = false;
                 }
                 if let Some(m) = m {
-                    let open = Store::open(&paths::database_file())
+                    let open = Store::open(&data.database_file())
                         .and_then(|s| s.open_incidents())
                         .ok()
                         .and_then(|list| list.into_iter().find(|i| i.container == m.container))
                         .map(|i| i.id);
                     note(
+                        &logs,
                         "alert_watcher.log",
                         "log_pattern",
                         &format!(
@@ -148,7 +155,7 @@ pub async fn run(
                         ),
                     );
                     if let Some((incident, trigger)) = watcher.on_log_match(open, &m.pattern) {
-                        escalate_now(&settings, &bus, incident, &m.container, &trigger, &m.line).await;
+                        escalate_now(&settings, &data, &bus, incident, &m.container, &trigger, &m.line).await;
                     }
                 }
                 continue;
@@ -164,8 +171,9 @@ pub async fn run(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         if let ("container_healthy", Some(incident)) = (e.event.as_str(), e.incident_id) {
-            match escalate::follow_up(incident) {
+            match escalate::follow_up(&data, incident) {
                 Ok(Some(commits)) => note(
+                    &logs,
                     "alert_watcher.log",
                     "resolved",
                     &format!(
@@ -182,7 +190,10 @@ pub async fn run(
             continue;
         };
         let container = e.container_name.clone().unwrap_or_default();
-        escalate_now(&settings, &bus, incident, &container, &trigger, &e.event).await;
+        escalate_now(
+            &settings, &data, &bus, incident, &container, &trigger, &e.event,
+        )
+        .await;
     }
 }
 
@@ -190,6 +201,7 @@ pub async fn run(
 /// `auto_launch`); the `escalated` event goes on `bus`.
 async fn escalate_now(
     settings: &Settings,
+    data: &DataDir,
     bus: &broadcast::Sender<EventRow>,
     incident: i64,
     container: &str,
@@ -197,7 +209,7 @@ async fn escalate_now(
     what: &str,
 ) {
     // Escalated before (by an earlier run, or by hand): once per incident.
-    let before = Store::open(&paths::database_file())
+    let before = Store::open(&data.database_file())
         .and_then(|s| s.incident(incident))
         .ok()
         .flatten()
@@ -205,7 +217,9 @@ async fn escalate_now(
     if before {
         return;
     }
+    let logs = data.logs_dir();
     note(
+        &logs,
         "alert_watcher.log",
         "escalating",
         &format!(
@@ -214,13 +228,16 @@ async fn escalate_now(
         ),
     );
     append(
+        &logs,
         "critical_alerts.log",
-        &critical_entry(incident, container, trigger),
+        &critical_entry(data, incident, container, trigger),
     );
-    match escalate::prepare_and_hand_over(settings, incident, settings.escalation.auto_launch).await
+    match escalate::prepare_and_hand_over(settings, data, incident, settings.escalation.auto_launch)
+        .await
     {
         Ok(inv) => {
             note(
+                &logs,
                 "alert_watcher.log",
                 "escalated",
                 &format!(
@@ -236,6 +253,7 @@ async fn escalate_now(
         Err(err) => {
             tracing::error!("cannot escalate incident {incident}: {err}");
             note(
+                &logs,
                 "alert_watcher.log",
                 "escalation",
                 &format!("of incident:{incident} failed: {err}"),
@@ -355,7 +373,7 @@ async fn follow_one(
 /// The timeline of a critical issue with the pattern analysis over the history: a line in
 /// the log files' form, then one indented line per event and per pattern found, each with its
 /// control characters written visibly.
-fn critical_entry(incident: i64, container: &str, trigger: &Trigger) -> String {
+fn critical_entry(data: &DataDir, incident: i64, container: &str, trigger: &Trigger) -> String {
     let mut text = logfile::format_line(
         &clock::log_stamp(),
         "CRITICAL",
@@ -365,7 +383,7 @@ fn critical_entry(incident: i64, container: &str, trigger: &Trigger) -> String {
         ),
     );
     text.push('\n');
-    let Ok(store) = Store::open(&paths::database_file()) else {
+    let Ok(store) = Store::open(&data.database_file()) else {
         return text;
     };
     let mut indented = |line: String| {
@@ -385,22 +403,22 @@ fn critical_entry(incident: i64, container: &str, trigger: &Trigger) -> String {
 }
 
 /// Appends one line in the log files' form (`[time] event fields`) to `logs/<file>`.
-fn note(file: &str, event: &str, fields: &str) {
+fn note(logs: &Path, file: &str, event: &str, fields: &str) {
     let mut line = logfile::format_line(&clock::log_stamp(), event, fields);
     line.push('\n');
-    append(file, &line);
+    append(logs, file, &line);
 }
 
 /// Appends `text`, whole lines already made safe, to `logs/<file>`.
-fn append(file: &str, line: &str) {
+fn append(dir: &Path, file: &str, line: &str) {
     use std::io::Write;
-    let dir = paths::logs_dir();
-    let _ = std::fs::create_dir_all(&dir);
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(file))
-        .and_then(|mut f| f.write_all(line.as_bytes()));
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(file))
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+    });
     if let Err(e) = written {
         tracing::warn!("cannot write logs/{file}: {e}");
     }
@@ -409,6 +427,69 @@ fn append(file: &str, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{IncidentKind, IncidentStatus};
+
+    /// A data folder of its own with one open incident of `web` and one event on it.
+    fn data_with_incident() -> (tempfile::TempDir, DataDir, i64) {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::new(tmp.path());
+        let store = Store::open(&data.database_file()).unwrap();
+        let id = store
+            .open_incident(
+                "2025-11-20T10:30:00Z",
+                "web",
+                "abc",
+                IncidentKind::Crashed,
+                IncidentStatus::HealingFailed,
+                "exit_code:3",
+            )
+            .unwrap();
+        store
+            .insert_event(
+                "2025-11-20T10:30:00Z",
+                "container_died",
+                Some("web"),
+                Some(id),
+                "container:web exit_code:3",
+            )
+            .unwrap();
+        (tmp, data, id)
+    }
+
+    #[test]
+    fn the_critical_entry_tells_the_incidents_timeline_from_the_history_it_is_given() {
+        let (_tmp, data, id) = data_with_incident();
+        let text = critical_entry(&data, id, "web", &Trigger::HealingFailed);
+        assert!(text.contains("CRITICAL"), "{text}");
+        assert!(
+            text.contains("  2025-11-20T10:30:00Z container_died container:web exit_code:3\n"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_incident_escalated_before_is_not_escalated_again() {
+        let (_tmp, data, id) = data_with_incident();
+        Store::open(&data.database_file())
+            .unwrap()
+            .mark_escalated(id, "2025-11-20T10:31:00Z", "terminal:xterm")
+            .unwrap();
+        let (bus, mut heard) = broadcast::channel(4);
+        let settings = Settings::default();
+        escalate_now(
+            &settings,
+            &data,
+            &bus,
+            id,
+            "web",
+            &Trigger::HealingFailed,
+            "x",
+        )
+        .await;
+        assert!(heard.try_recv().is_err(), "an escalated event went out");
+        assert!(!data.logs_dir().join("alert_watcher.log").exists());
+        assert!(!data.logs_dir().join("critical_alerts.log").exists());
+    }
 
     fn ev(event: &str, incident: Option<i64>) -> EventRow {
         EventRow {

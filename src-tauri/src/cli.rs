@@ -163,7 +163,11 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
         Command::Investigate { incident_id } => {
             let (settings, _) = load_settings(cli)?;
             let _guard = crate::telemetry::init(None, "warn");
-            let inv = runtime()?.block_on(crate::escalate::investigate(&settings, *incident_id))?;
+            let inv = runtime()?.block_on(crate::escalate::investigate(
+                &settings,
+                &paths::DataDir::current(),
+                *incident_id,
+            ))?;
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
@@ -213,6 +217,7 @@ pub async fn run_engine(
         .subscribe();
     let alerts = tokio::spawn(crate::alert::run(
         settings.clone(),
+        paths::DataDir::current(),
         bus.subscribe(),
         bus.clone(),
         status,
@@ -221,7 +226,11 @@ pub async fn run_engine(
         settings.notify.clone(),
         bus.subscribe(),
     ));
-    let mirror = crate::mirror::Running::start(&settings, paths::database_file(), None);
+    let mirror = crate::mirror::Running::start(
+        settings.storage.postgres_url(),
+        paths::database_file(),
+        None,
+    );
     tokio::pin!(shutdown);
     let mut store = store;
     let Some(acting) = stand_by(&settings, &mut store, links.status.as_ref(), &mut shutdown).await

@@ -1,6 +1,8 @@
 //! Configuration: the TOML file → validated [`Settings`], and container labels → per-container
 //! [`Policy`]. Precedence is command line > environment > file > defaults, merged in
 //! [`Settings::load`]. Every error names the file, line and key (or the container and label).
+//! It owns what the `sickbay.*` and `autoheal*` labels mean: every other module asks
+//! [`Policy`], and none reads those labels itself. It must not act on containers.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -743,11 +745,9 @@ impl Policy {
             .get("com.docker.compose.service")
             .is_some_and(|s| !s.trim().is_empty());
         let mut steps = heal.steps.clone();
-        if let Some(v) = labels.get("sickbay.enable") {
-            match parse_bool(v) {
-                Some(b) => policy.watched = b,
-                None => bad("sickbay.enable", v, "expected true or false".into()),
-            }
+        match Self::read_enable(labels) {
+            Ok(watched) => policy.watched = watched,
+            Err(e) => bad(&e.label, &e.value, e.problem),
         }
         if let Some(v) = labels.get("autoheal") {
             match parse_bool(v) {
@@ -795,11 +795,9 @@ impl Policy {
         steps.sort();
         steps.dedup();
         policy.steps = steps;
-        if let Some(v) = labels.get("sickbay.health_url") {
-            match validate_url(v) {
-                Ok(()) => policy.health_url = Some(v.trim().to_string()),
-                Err(problem) => bad("sickbay.health_url", v, problem),
-            }
+        match Self::read_health_url(labels) {
+            Ok(url) => policy.health_url = url,
+            Err(e) => bad(&e.label, &e.value, e.problem),
         }
         if let Some(v) = labels.get("sickbay.cache_paths") {
             for path in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -818,6 +816,42 @@ impl Policy {
             }
         }
         (policy, errors)
+    }
+}
+
+impl Policy {
+    /// Whether the container is watched at all: `sickbay.enable`, absent meaning yes. A value
+    /// that is not a boolean is reported by [`Policy::from_labels`] and leaves it watched.
+    pub fn watched(labels: &HashMap<String, String>) -> bool {
+        Self::read_enable(labels).unwrap_or(true)
+    }
+
+    /// The one reader of `sickbay.enable`.
+    fn read_enable(labels: &HashMap<String, String>) -> Result<bool, LabelError> {
+        match labels.get("sickbay.enable") {
+            None => Ok(true),
+            Some(v) => parse_bool(v).ok_or_else(|| LabelError {
+                label: "sickbay.enable".into(),
+                value: v.clone(),
+                problem: "expected true or false".into(),
+            }),
+        }
+    }
+
+    /// The one reader of `sickbay.health_url`: the URL to probe, checked and trimmed, if the
+    /// container has one.
+    pub fn read_health_url(labels: &HashMap<String, String>) -> Result<Option<String>, LabelError> {
+        let Some(v) = labels.get("sickbay.health_url") else {
+            return Ok(None);
+        };
+        match validate_url(v) {
+            Ok(()) => Ok(Some(v.trim().to_string())),
+            Err(problem) => Err(LabelError {
+                label: "sickbay.health_url".into(),
+                value: v.clone(),
+                problem,
+            }),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The Docker adapter: the only importer of bollard. It turns the engine's API into the
 //! domain's plain types (and Docker's strings into the domain's enums, here and nowhere else).
+//! It is the one reader of `DOCKER_HOST` ([`endpoint_from_env`]). It must not decide anything
+//! about containers: that is the engine's and the heal policy's.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -182,10 +184,15 @@ fn map_event(msg: bollard::models::EventMessage) -> Option<DockerEvent> {
 
 /// The Docker endpoint in use: `DOCKER_HOST`, else the platform's default.
 pub fn endpoint() -> String {
-    match std::env::var("DOCKER_HOST") {
-        Ok(h) if !h.trim().is_empty() => h,
-        _ => default_endpoint().to_string(),
-    }
+    endpoint_from_env().unwrap_or_else(|| default_endpoint().to_string())
+}
+
+/// `DOCKER_HOST`, when set and not blank: the one reader of that variable (the dashboard asks
+/// it where the endpoint came from).
+pub fn endpoint_from_env() -> Option<String> {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
 }
 
 #[cfg(unix)]

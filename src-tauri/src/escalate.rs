@@ -4,6 +4,8 @@
 //! for Claude Code (deny rules, and the `sickbay guard` PreToolUse hook that enforces them),
 //! the prompt and a launch script; then opens a terminal running the agent in the stack's
 //! folder. Long context lives in files; the agent's command line holds only paths Sickbay made.
+//! It must not read compose labels itself (`stack::Service` does) nor decide when to escalate
+//! (the alert watcher does).
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +13,11 @@ use crate::config::Settings;
 use crate::diagnose::{self, Evidence};
 use crate::docker::{ContainerInfo, Docker};
 use crate::model::{ContainerId, Incident};
+use crate::paths::DataDir;
 use crate::redact::{self, Redactor};
+use crate::stack::Service;
 use crate::store::{EventRow, Store, StoreError};
-use crate::{clock, escape, logfile, paths, terminal};
+use crate::{clock, escape, logfile, terminal};
 
 /// Lines of the container's own log put in `incident.md`.
 const LOG_LINES: usize = 200;
@@ -97,19 +101,21 @@ pub struct Investigation {
 /// even when no agent or terminal can be found (`problem` says what was looked for).
 pub async fn investigate(
     settings: &Settings,
+    data: &DataDir,
     incident_id: i64,
 ) -> Result<Investigation, EscalateError> {
-    prepare_and_hand_over(settings, incident_id, true).await
+    prepare_and_hand_over(settings, data, incident_id, true).await
 }
 
 /// [`investigate`], or with `launch` false only the files and the record (`how`: `recorded`):
 /// what the alert watcher does unless `[escalation] auto_launch` is on.
 pub async fn prepare_and_hand_over(
     settings: &Settings,
+    data: &DataDir,
     incident_id: i64,
     launch: bool,
 ) -> Result<Investigation, EscalateError> {
-    let store = Store::open(&paths::database_file())?;
+    let store = Store::open(&data.database_file())?;
     let incident = store
         .incident(incident_id)?
         .ok_or(EscalateError::NoIncident(incident_id))?;
@@ -141,11 +147,9 @@ pub async fn prepare_and_hand_over(
             .collect(),
     };
     let diagnosis = diagnose::diagnose(&evidence, &settings.diagnosis).await;
-    let compose = info.map(compose_of).unwrap_or_default();
+    let compose = info.and_then(|i| Service::of_container(&i.labels));
 
-    let dir = paths::data_dir()
-        .join("incidents")
-        .join(incident_id.to_string());
+    let dir = data.root().join("incidents").join(incident_id.to_string());
     private_dir(&dir)?;
     let incident_md = dir.join("incident.md");
     let text = incident_markdown(
@@ -153,7 +157,7 @@ pub async fn prepare_and_hand_over(
         &events,
         &diagnosis.to_markdown(),
         &logs,
-        &compose,
+        compose.as_ref(),
         &redactor,
     );
     write_private(&incident_md, &text)?;
@@ -162,8 +166,8 @@ pub async fn prepare_and_hand_over(
         PathBuf::from(settings.escalation.workdir.trim())
     } else {
         compose
-            .working_dir
-            .clone()
+            .as_ref()
+            .and_then(|c| c.project.dir.clone())
             .filter(|d| d.is_dir())
             .unwrap_or_else(|| dir.clone())
     };
@@ -174,8 +178,11 @@ pub async fn prepare_and_hand_over(
     write_private(&prompt_path, &prompt)?;
     // The original system's files: the current prompt (to paste into any agent by hand) and
     // the record of what triggered an investigation.
-    let logs_dir = paths::logs_dir();
-    let _ = std::fs::create_dir_all(&logs_dir);
+    let logs_dir = data.logs_dir();
+    std::fs::create_dir_all(&logs_dir).map_err(|source| EscalateError::Write {
+        path: logs_dir.display().to_string(),
+        source,
+    })?;
     write_private(&logs_dir.join("claude_monitoring_prompt.txt"), &prompt)?;
     let mut trigger = logfile::format_line(
         &clock::log_stamp(),
@@ -231,7 +238,7 @@ pub async fn prepare_and_hand_over(
             }
         }
     };
-    let event = record(&store, settings, &incident, &how)?;
+    let event = record(&store, settings, data, &incident, &how)?;
     store.set_escalation_workdir(
         incident_id,
         &workdir.to_string_lossy(),
@@ -266,8 +273,11 @@ fn git_head(dir: &Path) -> Option<String> {
 /// Closing the loop: once the container of an escalated incident is healthy again, lists the
 /// commits made in the escalation's work folder since it began on the incident (for the user
 /// to review), and returns them. Nothing for incidents that were not escalated.
-pub fn follow_up(incident_id: i64) -> Result<Option<Vec<crate::model::Commit>>, EscalateError> {
-    let store = Store::open(&paths::database_file())?;
+pub fn follow_up(
+    data: &DataDir,
+    incident_id: i64,
+) -> Result<Option<Vec<crate::model::Commit>>, EscalateError> {
+    let store = Store::open(&data.database_file())?;
     let Some((workdir, head)) = store.escalation_origin(incident_id)? else {
         return Ok(None);
     };
@@ -303,27 +313,6 @@ async fn container_state(name: &str) -> Result<(ContainerInfo, Vec<String>), Str
     Ok((info, logs))
 }
 
-/// The compose project a container belongs to, from the labels compose puts on it.
-#[derive(Debug, Default, Clone)]
-struct Compose {
-    project: Option<String>,
-    service: Option<String>,
-    working_dir: Option<PathBuf>,
-    config_files: Vec<PathBuf>,
-}
-
-fn compose_of(info: &ContainerInfo) -> Compose {
-    let label = |k: &str| info.labels.get(k).cloned().filter(|v| !v.is_empty());
-    Compose {
-        project: label("com.docker.compose.project"),
-        service: label("com.docker.compose.service"),
-        working_dir: label("com.docker.compose.project.working_dir").map(PathBuf::from),
-        config_files: label("com.docker.compose.project.config_files")
-            .map(|v| v.split(',').map(|f| PathBuf::from(f.trim())).collect())
-            .unwrap_or_default(),
-    }
-}
-
 fn event_line(e: &EventRow) -> String {
     format!("{} {} {}", e.timestamp, e.event, e.details)
 }
@@ -336,7 +325,7 @@ fn incident_markdown(
     events: &[EventRow],
     diagnosis: &str,
     logs: &[String],
-    compose: &Compose,
+    compose: Option<&Service>,
     redactor: &Redactor,
 ) -> String {
     let mut md = format!(
@@ -380,21 +369,29 @@ fn incident_markdown(
     let excerpt = redact::cap(&logs.join("\n"), EXCERPT_BYTES);
     md.push_str(&redact::fence("container log", &excerpt));
     md.push_str("\n\n## Compose\n\n");
-    match (&compose.project, &compose.service) {
-        (Some(p), Some(s)) => md.push_str(&format!(
-            "Project {}, service {}.\n",
-            redact::code_span(p),
-            redact::code_span(s)
-        )),
-        _ => md.push_str("The container is not part of a compose project.\n"),
-    }
-    if let Some(d) = &compose.working_dir {
+    md.push_str(&compose_section(compose, redactor));
+    md
+}
+
+/// The container's compose project: its name and service, its folder and its files (read,
+/// secrets removed). The files' paths are the compose labels' as [`Service::of_container`]
+/// resolves them (Compose v1 writes them relative to the project folder).
+fn compose_section(compose: Option<&Service>, redactor: &Redactor) -> String {
+    let Some(compose) = compose else {
+        return "The container is not part of a compose project.\n".to_string();
+    };
+    let mut md = format!(
+        "Project {}, service {}.\n",
+        redact::code_span(compose.project.name.as_deref().unwrap_or_default()),
+        redact::code_span(&compose.service)
+    );
+    if let Some(d) = &compose.project.dir {
         md.push_str(&format!(
             "Project folder: {}\n",
             redact::code_span(&d.to_string_lossy())
         ));
     }
-    for f in &compose.config_files {
+    for f in &compose.project.files {
         let name = redact::code_span(&f.to_string_lossy());
         match std::fs::read_to_string(f) {
             Ok(text) => {
@@ -507,6 +504,7 @@ fn write_script(
 fn record(
     store: &Store,
     settings: &Settings,
+    data: &DataDir,
     incident: &Incident,
     how: &str,
 ) -> Result<EventRow, EscalateError> {
@@ -524,14 +522,16 @@ fn record(
         &fields,
     )?;
     let max = settings.retention.log_max_mb * 1024 * 1024;
-    let path = paths::logs_dir().join("monitor.log");
+    let path = data.logs_dir().join("monitor.log");
     match logfile::LogFile::open(&path, max, settings.retention.log_keep) {
         Ok(mut log) => {
-            let _ = log.append(&logfile::format_line(
+            if let Err(e) = log.append(&logfile::format_line(
                 &clock::log_stamp(),
                 "escalated",
                 &fields,
-            ));
+            )) {
+                tracing::warn!("cannot write {}: {e}", path.display());
+            }
         }
         Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
     }
@@ -611,6 +611,36 @@ mod tests {
             .as_str()
             .unwrap();
         assert!(hook.ends_with("' guard"), "{hook}");
+    }
+
+    #[test]
+    fn a_compose_v1_relative_config_file_is_read_from_the_project_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  web: {}\n",
+        )
+        .unwrap();
+        let labels = [
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "web"),
+            (
+                "com.docker.compose.project.working_dir",
+                &*dir.path().to_string_lossy(),
+            ),
+            (
+                "com.docker.compose.project.config_files",
+                "docker-compose.yml",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let service = Service::of_container(&labels);
+        let md = compose_section(service.as_ref(), &Redactor::from_env(&[]));
+        assert!(md.contains("Project `shop`, service `web`."), "{md}");
+        assert!(md.contains("web: {}"), "the file was not read: {md}");
+        assert!(!md.contains("cannot read it"), "{md}");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The Postgres mirror: copies the local history (SQLite) to a Postgres database, so several
 //! machines can keep their history in one place. The only importer of tokio-postgres.
+//! It owns the Postgres connection string's parsing ([`parse_url`], which the configuration
+//! uses to check `[storage] postgres_url`), and must not import the configuration: it is handed
+//! its URL, so that `config` → `mirror` is the only way between the two.
 //!
 //! Nothing lost, nothing doubled: SQLite triggers queue every inserted or updated row in an
 //! outbox in the same transaction as the row (`migrations/sqlite/0002_mirror.sql`); the mirror
@@ -562,13 +565,14 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts the mirror when `[storage] postgres_url` or `SICKBAY_POSTGRES_URL` names one.
+    /// Starts the mirror when the configuration names one (`url`: `[storage] postgres_url`,
+    /// handed in by the caller, so that the mirror needs nothing of the configuration).
     pub fn start(
-        settings: &crate::config::Settings,
+        url: Option<String>,
         db: std::path::PathBuf,
         status: Option<watch::Sender<MirrorStatus>>,
     ) -> Option<Self> {
-        let url = settings.storage.postgres_url()?;
+        let url = url?;
         let target = match Target::parse(&url) {
             Ok(t) => t,
             Err(e) => {

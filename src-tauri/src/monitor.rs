@@ -1,12 +1,14 @@
 //! The sweep: every watched container's state, health, restarts, CPU, memory and HTTP probe,
 //! inspected with bounded concurrency. Docker's event stream (see [`crate::engine`]) sees
 //! failures at once; the sweep fills in metrics and catches what the stream missed.
+//! What a container's labels mean is the label policy's ([`crate::config::Policy`]): this
+//! module reads no `sickbay.*` label itself.
 
 use std::time::Instant;
 
 use futures_util::StreamExt;
 
-use crate::config::{self, Settings};
+use crate::config::{self, Policy, Settings};
 use crate::docker::{ContainerInfo, Docker, DockerError, Listed, StatsSample};
 use crate::model::RunState;
 use crate::probe::{ProbeResult, Prober};
@@ -23,14 +25,9 @@ pub struct Sample {
 }
 
 /// Whether Sickbay watches a listed container: it matches the selector and is not opted out.
+/// `sickbay.enable` is read by the label policy ([`Policy::watched`]), not here.
 pub fn watched(settings: &Settings, labels: &std::collections::HashMap<String, String>) -> bool {
-    config::selector_matches(&settings.monitoring.label_selector, labels)
-        && labels.get("sickbay.enable").is_none_or(|v| {
-            !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "false" | "no" | "0" | "off"
-            )
-        })
+    config::selector_matches(&settings.monitoring.label_selector, labels) && Policy::watched(labels)
 }
 
 /// Inspects one container, with stats and its probe when it runs.
@@ -39,7 +36,8 @@ pub async fn sample(docker: &Docker, prober: &Prober, c: &Listed) -> Result<Samp
     let timestamp = crate::clock::utc_now();
     let info = docker.inspect(&c.id).await?;
     let running = info.state == RunState::Running;
-    let url = info.labels.get("sickbay.health_url").cloned();
+    // The label policy's checked URL: a bad label is reported by the engine, never probed.
+    let url = Policy::read_health_url(&info.labels).ok().flatten();
     let stats_fut = async {
         if running {
             docker.stats(&c.id).await.ok()
@@ -49,9 +47,7 @@ pub async fn sample(docker: &Docker, prober: &Prober, c: &Listed) -> Result<Samp
     };
     let probe_fut = async {
         match (&url, running) {
-            (Some(u), true) if u.starts_with("http://") || u.starts_with("https://") => {
-                Some(prober.probe(u.trim()).await)
-            }
+            (Some(u), true) => Some(prober.probe(u).await),
             _ => None,
         }
     };

@@ -4,6 +4,10 @@
 //! `docker-compose`. Stopping is `stop`: never `down`, never `-v`, so no container, network or
 //! volume is removed. Recreating keeps volumes (Compose carries anonymous volumes over to the
 //! new container, and named volumes are not touched).
+//!
+//! It is also the one reader of the `com.docker.compose.*` labels ([`Service::of_container`],
+//! [`Service::same_service`]): no other module reads them. It must not decide when to act
+//! (that is the heal policy's) nor talk to the Docker API.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -184,6 +188,16 @@ impl Service {
             },
             service: service.to_string(),
         })
+    }
+
+    /// Whether two containers are the same compose service (the same project and service
+    /// labels): a recreate's new container and the old one. False unless both are compose
+    /// services.
+    pub fn same_service(a: &HashMap<String, String>, b: &HashMap<String, String>) -> bool {
+        match (Self::of_container(a), Self::of_container(b)) {
+            (Some(a), Some(b)) => a.project.name == b.project.name && a.service == b.service,
+            _ => false,
+        }
     }
 }
 
@@ -579,6 +593,26 @@ mod tests {
         drop(held);
         let after = tokio::time::timeout(Duration::from_millis(100), lock(&same)).await;
         assert!(after.is_ok(), "free again once the first run is done");
+    }
+
+    #[test]
+    fn the_same_service_is_the_same_project_and_service_whatever_the_files() {
+        let old = labels(&[
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "web"),
+            ("com.docker.compose.project.config_files", "/a/compose.yml"),
+        ]);
+        let new = labels(&[
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "web"),
+        ]);
+        let other = labels(&[
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "db"),
+        ]);
+        assert!(Service::same_service(&old, &new));
+        assert!(!Service::same_service(&old, &other));
+        assert!(!Service::same_service(&HashMap::new(), &HashMap::new()));
     }
 
     #[test]

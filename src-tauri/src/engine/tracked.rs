@@ -93,14 +93,7 @@ impl Tracked {
 
     /// Whether `labels` are those of the same compose service as this container.
     pub(super) fn same_service(&self, labels: &HashMap<String, String>) -> bool {
-        let key = |l: &HashMap<String, String>| {
-            (
-                l.get("com.docker.compose.project").cloned(),
-                l.get("com.docker.compose.service").cloned(),
-            )
-        };
-        let mine = key(&self.info.labels);
-        mine.0.is_some() && mine.1.is_some() && mine == key(labels)
+        crate::stack::Service::same_service(&self.info.labels, labels)
     }
 
     /// Whether a Docker event at `time_nano` happened before Sickbay's last action began:

@@ -6,7 +6,7 @@ use std::path::Path;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt;
 
-use super::commands::Shared;
+use super::state::Shared;
 use super::tray::Action;
 use super::Quit;
 use crate::engine::Control;

@@ -1,45 +1,20 @@
-//! What the dashboard may call (Tauri commands) and the state they read: the engine's
-//! picture, the history (a connection of its own) and the effective configuration.
+//! What the dashboard may call (Tauri commands): the engine's picture, the history (a
+//! connection of its own) and the effective configuration, read from [`Shared`]
+//! (`gui::state`). It holds no state of its own and must not carry out actions itself
+//! (`gui::actions` does).
 
-use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Serialize;
 use tauri::{Runtime, State};
-use tokio::sync::{mpsc, watch};
 
+use super::state::{Origin, Shared};
 use crate::config::{ConfigSource, Settings};
 use crate::engine::{Control, StatusView};
 use crate::model::Incident;
 use crate::stack::StackStatus;
-use crate::store::{EventRow, MetricRow, Store};
+use crate::store::{EventRow, MetricRow};
 use crate::{clock, paths};
-
-/// Where the configuration file's path came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    Default,
-    File,
-    Environment,
-    CommandLine,
-}
-
-/// The state shared by the tray, the commands and the window.
-pub struct Shared {
-    pub store: Mutex<Store>,
-    pub status: watch::Receiver<StatusView>,
-    pub settings: Settings,
-    pub source: ConfigSource,
-    /// Where `source`'s path came from (`--config`, `SICKBAY_CONFIG` or the default).
-    pub config_origin: Origin,
-    pub control: mpsc::Sender<Control>,
-    /// The one-click stack's progress and last outcome.
-    pub stack: watch::Sender<StackStatus>,
-    /// Start (`true`) or stop the stack: the tray app runs compose.
-    pub stack_requests: mpsc::UnboundedSender<bool>,
-}
 
 /// An incident with its timeline: what happened and what was tried.
 #[derive(Debug, Clone, Serialize)]
@@ -110,7 +85,7 @@ impl Shared {
         } else {
             toml::Table::new()
         };
-        let data_from_env = std::env::var_os("SICKBAY_DATA_DIR").is_some_and(|d| !d.is_empty());
+        let data_from_env = paths::data_dir_from_env().is_some();
         SettingsView {
             config_file: path.display().to_string(),
             config_file_exists: exists,
@@ -126,7 +101,7 @@ impl Shared {
                 rows.push(SettingRow {
                     key: "docker.host".into(),
                     value: crate::docker::endpoint(),
-                    origin: if std::env::var_os("DOCKER_HOST").is_some_and(|h| !h.is_empty()) {
+                    origin: if crate::docker::endpoint_from_env().is_some() {
                         Origin::Environment
                     } else {
                         Origin::Default
@@ -252,25 +227,17 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
     ]
 }
 
-/// The path of the config file named on the command line or by `SICKBAY_CONFIG`.
-pub fn config_origin(explicit: Option<&PathBuf>) -> Origin {
-    match explicit {
-        None => Origin::Default,
-        Some(p) if std::env::var_os("SICKBAY_CONFIG").is_some_and(|e| p.as_os_str() == e) => {
-            Origin::Environment
-        }
-        Some(_) => Origin::CommandLine,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{ActionRecord, HealAction, IncidentKind, IncidentStatus};
+    use crate::store::Store;
+    use std::sync::Mutex;
     use tauri::ipc::{CallbackFn, InvokeBody};
     use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
     use tauri::webview::InvokeRequest;
     use tauri::WebviewWindowBuilder;
+    use tokio::sync::{mpsc, watch};
 
     struct Fixture {
         _control: mpsc::Receiver<Control>,

@@ -18,7 +18,8 @@ use tauri::{AppHandle, Emitter, Manager, Runtime, WebviewUrl, WebviewWindowBuild
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::commands::{self, Origin, Shared};
+use super::commands;
+use super::state::{self, Origin, Shared};
 use super::{RECORD_EVENT, STACK_EVENT, STATUS_EVENT};
 use crate::cli::{self, Cli, Failure};
 use crate::engine::{Control, StatusView};
@@ -242,7 +243,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         status: status_rx,
         settings,
         source,
-        config_origin: commands::config_origin(cli.config.as_ref()),
+        config_origin: state::config_origin(cli.config.as_ref()),
         control: control_tx,
         stack: stack_tx.clone(),
         stack_requests: requests_tx,
@@ -331,7 +332,7 @@ async fn ask(mut control: mpsc::Receiver<Control>, mut stack: mpsc::UnboundedRec
 /// The origin of the tray app's config path, for the child's `--config`: passed on only when
 /// it came from the command line (an environment variable reaches the child by itself).
 pub fn config_for_child(cli: &Cli) -> Option<PathBuf> {
-    (commands::config_origin(cli.config.as_ref()) == Origin::CommandLine)
+    (state::config_origin(cli.config.as_ref()) == Origin::CommandLine)
         .then(|| cli.config.clone())
         .flatten()
 }

@@ -6,6 +6,7 @@ pub mod actions;
 pub mod commands;
 pub mod dashboard;
 pub mod notifications;
+pub mod state;
 pub mod tray;
 
 use std::path::Path;
@@ -23,8 +24,8 @@ use crate::model::{Incident, Verdict};
 use crate::stack::{Op, StackStatus};
 use crate::store::{EventRow, Store};
 use crate::{docker, paths, telemetry};
-use commands::Shared;
 use dashboard::DashboardProcess;
+use state::Shared;
 use tray::{Action, Changes, StackState, TrayInput, TrayModel};
 
 /// The Tauri event carrying each new [`StatusView`].
@@ -97,7 +98,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         status: status_rx,
         settings: settings.clone(),
         source,
-        config_origin: commands::config_origin(cli.config.as_ref()),
+        config_origin: state::config_origin(cli.config.as_ref()),
         control: control_tx,
     };
     let open_at_start = cli.open_dashboard;

@@ -1,0 +1,51 @@
+//! The state the tray app's and the dashboard's parts share ([`Shared`], kept by Tauri): the
+//! history, the engine's status and control links, the settings and where they came from, the
+//! stack's progress. It depends on none of `gui`'s other modules, so that each of them can
+//! read it; it must not do anything itself.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::{ConfigSource, Settings};
+use crate::engine::{Control, StatusView};
+use crate::stack::StackStatus;
+use crate::store::Store;
+
+/// Where the configuration file's path came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Default,
+    File,
+    Environment,
+    CommandLine,
+}
+
+/// The state shared by the tray, the commands and the window.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub status: watch::Receiver<StatusView>,
+    pub settings: Settings,
+    pub source: ConfigSource,
+    /// Where `source`'s path came from (`--config`, `SICKBAY_CONFIG` or the default).
+    pub config_origin: Origin,
+    pub control: mpsc::Sender<Control>,
+    /// The one-click stack's progress and last outcome.
+    pub stack: watch::Sender<StackStatus>,
+    /// Start (`true`) or stop the stack: the tray app runs compose.
+    pub stack_requests: mpsc::UnboundedSender<bool>,
+}
+
+/// The path of the config file named on the command line or by `SICKBAY_CONFIG`.
+pub fn config_origin(explicit: Option<&PathBuf>) -> Origin {
+    match explicit {
+        None => Origin::Default,
+        Some(p) if std::env::var_os("SICKBAY_CONFIG").is_some_and(|e| p.as_os_str() == e) => {
+            Origin::Environment
+        }
+        Some(_) => Origin::CommandLine,
+    }
+}
