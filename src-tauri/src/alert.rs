@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 use crate::config::Settings;
+use crate::event::Event;
 use crate::paths::DataDir;
 use crate::store::{EventRow, Store};
 use crate::{clock, escalate, escape, logfile};
@@ -32,7 +33,7 @@ pub enum Trigger {
 impl Trigger {
     pub fn as_str(&self) -> String {
         match self {
-            Trigger::HealingFailed => "healing_failed".into(),
+            Trigger::HealingFailed => Event::HealingFailed.as_str().into(),
             Trigger::RestartLoop => "restart_loop".into(),
             Trigger::OomKilled => "oom_killed".into(),
             Trigger::RepeatedFailures(n) => format!("failed_heals:{n}"),
@@ -66,20 +67,22 @@ impl AlertWatcher {
     /// Feeds one event; returns the incident to escalate and why, at most once per incident.
     pub fn on_event(&mut self, e: &EventRow, now: Instant) -> Option<(i64, Trigger)> {
         let container = e.container_name.clone()?;
-        let trigger = match e.event.as_str() {
-            "healing_failed" => Some(Trigger::HealingFailed),
-            "restart_loop" => Some(Trigger::RestartLoop),
-            "container_oom_killed" => Some(Trigger::OomKilled),
-            "container_restarted" | "container_recreated" | "container_rebuilt" => {
+        let trigger = match Event::parse(&e.event)? {
+            Event::HealingFailed => Some(Trigger::HealingFailed),
+            Event::RestartLoop => Some(Trigger::RestartLoop),
+            Event::ContainerOomKilled => Some(Trigger::OomKilled),
+            Event::ContainerRestarted | Event::ContainerRecreated | Event::ContainerRebuilt => {
                 self.restarted.insert(container.clone());
                 None
             }
-            "container_healthy" => {
+            Event::ContainerHealthy => {
                 self.restarted.remove(&container);
                 None
             }
-            "heal_action_failed" => self.failed(&container, now),
-            "container_unhealthy" | "container_died" if self.restarted.remove(&container) => {
+            Event::HealActionFailed => self.failed(&container, now),
+            Event::ContainerUnhealthy | Event::ContainerDied
+                if self.restarted.remove(&container) =>
+            {
                 self.failed(&container, now)
             }
             _ => None,

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{ConfigSource, Settings};
 use crate::engine::{self, StatusView};
+use crate::event::Event;
 use crate::model::Incident;
 use crate::store::Store;
 use crate::{docker, paths};
@@ -279,7 +280,7 @@ async fn stand_by(
         match lock::try_acquire(&lock::dir(), &endpoint, selector, &me) {
             Ok(Acquire::Acting(l)) => {
                 if stood_by {
-                    note_event(settings, store, "taking_over", String::new());
+                    note_event(settings, store, Event::TakingOver, String::new());
                 }
                 return Some(Some(l));
             }
@@ -295,7 +296,7 @@ async fn stand_by(
                     note_event(
                         settings,
                         store,
-                        "standing_by",
+                        Event::StandingBy,
                         format!("docker:{endpoint} other:{:?}", other),
                     );
                     if let Some(tx) = status {
@@ -319,17 +320,11 @@ async fn stand_by(
 }
 
 /// An event outside the engine's run, written like the engine's: history, then monitor.log.
-fn note_event(settings: &Settings, store: &Store, event: &str, fields: String) {
-    if let Err(e) = store.insert_event(&crate::clock::utc_now(), event, None, None, &fields) {
+fn note_event(settings: &Settings, store: &Store, event: Event, fields: String) {
+    let logs = paths::logs_dir();
+    let r = crate::journal::record(store, &logs, &settings.retention, event, None, None, fields);
+    if let Err(e) = r {
         tracing::error!("history: recording {event} failed: {e}");
-    }
-    let max = settings.retention.log_max_mb * 1024 * 1024;
-    let path = paths::logs_dir().join("monitor.log");
-    let line = crate::logfile::format_line(&crate::clock::log_stamp(), event, &fields);
-    if let Err(e) = crate::logfile::LogFile::open(&path, max, settings.retention.log_keep)
-        .and_then(|mut log| log.append(&line))
-    {
-        tracing::error!("cannot write {}: {e}", path.display());
     }
 }
 

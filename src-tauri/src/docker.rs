@@ -14,7 +14,7 @@ use bollard::query_parameters::{
 use bollard::Docker as Bollard;
 use futures_util::{Stream, StreamExt};
 
-use crate::model::{ContainerId, Health, RunState};
+use crate::model::{ContainerId, Health, RestartPolicy, RunState};
 
 /// How long a connection attempt (and the version negotiation) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,8 +68,7 @@ pub struct ContainerInfo {
     pub exit_code: i64,
     pub started_at: String,
     pub labels: HashMap<String, String>,
-    /// `no`, `always`, `unless-stopped` or `on-failure`.
-    pub restart_policy: String,
+    pub restart_policy: RestartPolicy,
     pub restart_max_retries: i64,
     /// The last health check's output, when it failed.
     pub health_output: Option<String>,
@@ -80,14 +79,14 @@ pub struct ContainerInfo {
 impl ContainerInfo {
     /// Whether Docker itself will start this container again after it exits with `exit_code`.
     pub fn restart_policy_handles(&self, exit_code: i64) -> bool {
-        match self.restart_policy.as_str() {
-            "always" | "unless-stopped" => true,
-            "on-failure" => {
+        match self.restart_policy {
+            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+            RestartPolicy::OnFailure => {
                 exit_code != 0
                     && (self.restart_max_retries == 0
                         || self.restart_count < self.restart_max_retries)
             }
-            _ => false,
+            RestartPolicy::No => false,
         }
     }
 }
@@ -334,11 +333,9 @@ impl Docker {
             exit_code: state.exit_code.unwrap_or(0),
             started_at: state.started_at.unwrap_or_default(),
             labels: config.labels.unwrap_or_default(),
-            restart_policy: policy
-                .name
-                .map(|n| n.to_string())
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "no".into()),
+            restart_policy: RestartPolicy::from_docker(
+                &policy.name.map(|n| n.to_string()).unwrap_or_default(),
+            ),
             restart_max_retries: policy.maximum_retry_count.unwrap_or(0),
             health_output,
             env: config.env.unwrap_or_default(),
@@ -613,19 +610,19 @@ mod tests {
             exit_code: 1,
             started_at: String::new(),
             labels: HashMap::new(),
-            restart_policy: "no".into(),
+            restart_policy: RestartPolicy::No,
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),
         };
         assert!(!c.restart_policy_handles(1));
-        c.restart_policy = "on-failure".into();
+        c.restart_policy = RestartPolicy::OnFailure;
         assert!(c.restart_policy_handles(1));
         assert!(!c.restart_policy_handles(0));
         c.restart_max_retries = 3;
         c.restart_count = 3;
         assert!(!c.restart_policy_handles(1));
-        c.restart_policy = "unless-stopped".into();
+        c.restart_policy = RestartPolicy::UnlessStopped;
         assert!(c.restart_policy_handles(0));
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Settings;
 use crate::diagnose::{self, Evidence};
 use crate::docker::{ContainerInfo, Docker};
+use crate::event::Event;
 use crate::model::{ContainerId, Incident};
 use crate::paths::DataDir;
 use crate::redact::{self, Redactor};
@@ -514,35 +515,15 @@ fn record(
         "container:{} incident:{} how:{how}",
         incident.container, incident.id
     );
-    let id = store.insert_event(
-        &now,
-        "escalated",
+    Ok(crate::journal::record(
+        store,
+        &data.logs_dir(),
+        &settings.retention,
+        Event::Escalated,
         Some(&incident.container),
         Some(incident.id),
-        &fields,
-    )?;
-    let max = settings.retention.log_max_mb * 1024 * 1024;
-    let path = data.logs_dir().join("monitor.log");
-    match logfile::LogFile::open(&path, max, settings.retention.log_keep) {
-        Ok(mut log) => {
-            if let Err(e) = log.append(&logfile::format_line(
-                &clock::log_stamp(),
-                "escalated",
-                &fields,
-            )) {
-                tracing::warn!("cannot write {}: {e}", path.display());
-            }
-        }
-        Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
-    }
-    Ok(EventRow {
-        id,
-        timestamp: now,
-        event: "escalated".into(),
-        container_name: Some(incident.container.clone()),
-        incident_id: Some(incident.id),
-        details: fields,
-    })
+        fields,
+    )?)
 }
 
 fn private_dir(dir: &Path) -> Result<(), EscalateError> {

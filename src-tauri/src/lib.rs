@@ -13,6 +13,7 @@ pub mod escape;
 pub mod event;
 pub mod guard;
 pub mod heal;
+pub mod journal;
 pub mod keychain;
 pub mod llm;
 pub mod lock;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::config::{Notify, WebhookFormat};
+use crate::event::Event;
 use crate::store::EventRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -74,15 +75,6 @@ pub struct Coalescer {
     open_incidents: HashSet<i64>,
 }
 
-/// The events that open an incident (its first event).
-const OPENING: &[&str] = &[
-    "container_unhealthy",
-    "container_died",
-    "container_oom_killed",
-    "restart_loop",
-    "http_probe_failed",
-];
-
 impl Coalescer {
     pub fn new(window: Duration, quiet: Duration, on_heal: bool) -> Self {
         Self {
@@ -100,17 +92,21 @@ impl Coalescer {
         let Some(container) = e.container_name.clone() else {
             return;
         };
-        let kind = match (e.event.as_str(), e.incident_id) {
-            ("healing_failed", _) => Kind::HealFailed,
-            ("escalated", _) => Kind::Escalated,
-            ("container_healthy", Some(id)) => {
+        let Some(event) = Event::parse(&e.event) else {
+            return;
+        };
+        let kind = match (event, e.incident_id) {
+            (Event::HealingFailed, _) => Kind::HealFailed,
+            (Event::Escalated, _) => Kind::Escalated,
+            (Event::ContainerHealthy, Some(id)) => {
                 self.open_incidents.remove(&id);
                 if !self.on_heal {
                     return;
                 }
                 Kind::Healed
             }
-            (ev, Some(id)) if OPENING.contains(&ev) => {
+            // The events that open an incident (its first event).
+            (ev, Some(id)) if ev.is_failure() => {
                 if !self.open_incidents.insert(id) {
                     return; // the same incident again
                 }

@@ -755,7 +755,7 @@ mod ordering_tests {
             exit_code: 0,
             started_at: String::new(),
             labels: HashMap::new(),
-            restart_policy: "no".into(),
+            restart_policy: crate::model::RestartPolicy::No,
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),

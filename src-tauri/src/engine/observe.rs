@@ -267,7 +267,8 @@ impl Engine {
                     }
                 } else if !ours
                     && !docker_policy
-                    && (ev.kind == EventKind::Restart || t.info.restart_policy == "no")
+                    && (ev.kind == EventKind::Restart
+                        || t.info.restart_policy == crate::model::RestartPolicy::No)
                 {
                     self.feed(&id, Input::UserActed);
                 }

@@ -159,7 +159,7 @@ mod tests {
             exit_code: 0,
             started_at: String::new(),
             labels: labels.clone(),
-            restart_policy: "no".into(),
+            restart_policy: crate::model::RestartPolicy::No,
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),

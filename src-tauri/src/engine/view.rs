@@ -20,6 +20,9 @@ pub struct ContainerView {
     pub verdict: Option<Verdict>,
     /// Where healing stands, when an incident is open.
     pub note: Option<String>,
+    /// Restarts made so far while Sickbay is healing it (the note's number, for "2/3").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healing_attempts: Option<u32>,
     pub incident_id: Option<i64>,
 }
 
@@ -124,6 +127,9 @@ pub(super) fn container_view(
             incident.map(|(_, kind, status, _)| (kind, status)),
         ),
         note: incident.map(|(_, kind, status, attempts)| incident_note(kind, status, attempts)),
+        healing_attempts: incident
+            .filter(|(_, _, status, _)| healing(*status))
+            .map(|(.., attempts)| attempts),
         incident_id: incident.map(|(id, ..)| id),
     }
 }
@@ -135,6 +141,14 @@ pub(super) fn incident_note(kind: IncidentKind, status: IncidentStatus, attempts
         IncidentStatus::Watching => format!("{} (not healed)", kind.as_str()),
         _ => format!("healing ({attempts})"),
     }
+}
+
+/// Sickbay is healing the container (not watching it, not given up).
+fn healing(status: IncidentStatus) -> bool {
+    !matches!(
+        status,
+        IncidentStatus::HealingFailed | IncidentStatus::Watching
+    )
 }
 
 pub(super) fn metrics_fields(m: Option<&MetricRow>) -> String {

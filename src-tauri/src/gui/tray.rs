@@ -5,7 +5,7 @@
 //! its items can change: so the menu has a fixed shape (the same top-level items always) and
 //! only texts, enabled flags and the two submenus' entries vary.
 
-use crate::engine::StatusView;
+use crate::engine::{ContainerView, StatusView};
 use crate::model::{Incident, IncidentStatus, Verdict};
 
 /// What a menu item does. Every action of the app is a menu item.
@@ -123,7 +123,7 @@ impl TrayModel {
                 .iter()
                 .filter(|c| matches!(c.verdict, Some(Verdict::Yellow | Verdict::Red)))
                 .map(|c| match &c.note {
-                    Some(note) => format!("{}: {}", c.name, with_limit(note, input.max_attempts)),
+                    Some(_) => format!("{}: {}", c.name, note(c, input.max_attempts)),
                     None => format!("{}: {}", c.name, c.health.as_str()),
                 })
                 .collect();
@@ -146,8 +146,8 @@ impl TrayModel {
                 if c.health != crate::model::Health::None {
                     line.push_str(&format!(", {}", c.health.as_str()));
                 }
-                if let Some(note) = &c.note {
-                    line.push_str(&format!(" ({})", with_limit(note, input.max_attempts)));
+                if c.note.is_some() {
+                    line.push_str(&format!(" ({})", note(c, input.max_attempts)));
                 }
                 line
             })
@@ -191,15 +191,12 @@ fn alert_state(i: &Incident) -> &'static str {
     }
 }
 
-/// "healing (2)" → "healing (2/3)" when the limit is known.
-fn with_limit(note: &str, max_attempts: u32) -> String {
-    match note
-        .strip_prefix("healing (")
-        .and_then(|r| r.strip_suffix(')'))
-        .and_then(|n| n.parse::<u32>().ok())
-    {
+/// A container's note, with the limit when it is being healed and the limit is known:
+/// "healing (2/3)".
+fn note(c: &ContainerView, max_attempts: u32) -> String {
+    match c.healing_attempts {
         Some(n) if max_attempts > 0 => format!("healing ({n}/{max_attempts})"),
-        _ => note.to_string(),
+        _ => c.note.clone().unwrap_or_default(),
     }
 }
 
@@ -260,6 +257,10 @@ mod tests {
             http_status: None,
             verdict,
             note: note.map(str::to_string),
+            healing_attempts: note
+                .and_then(|n| n.strip_prefix("healing ("))
+                .and_then(|n| n.strip_suffix(')'))
+                .and_then(|n| n.parse().ok()),
             incident_id: None,
         }
     }

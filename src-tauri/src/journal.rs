@@ -1,0 +1,45 @@
+//! Events recorded outside the engine's loop (an escalation, a Sickbay standing by): written
+//! the way the engine writes its own, the history first, then `logs/monitor.log`. It decides
+//! nothing about what to record.
+
+use std::path::Path;
+
+use crate::clock;
+use crate::config::Retention;
+use crate::event::Event;
+use crate::logfile::{self, LogFile};
+use crate::store::{EventRow, Store, StoreError};
+
+/// Records `event` in the history, then in `monitor.log` under `logs`; a log file that cannot
+/// be written is said in the diagnostic log (the history has the event).
+pub fn record(
+    store: &Store,
+    logs: &Path,
+    retention: &Retention,
+    event: Event,
+    container: Option<&str>,
+    incident: Option<i64>,
+    fields: String,
+) -> Result<EventRow, StoreError> {
+    let now = clock::utc_now();
+    let id = store.insert_event(&now, event.as_str(), container, incident, &fields)?;
+    let path = logs.join("monitor.log");
+    let line = logfile::format_line(&clock::log_stamp(), event.as_str(), &fields);
+    if let Err(e) = LogFile::open(
+        &path,
+        retention.log_max_mb * 1024 * 1024,
+        retention.log_keep,
+    )
+    .and_then(|mut log| log.append(&line))
+    {
+        tracing::warn!("cannot write {}: {e}", path.display());
+    }
+    Ok(EventRow {
+        id,
+        timestamp: now,
+        event: event.as_str().to_string(),
+        container_name: container.map(str::to_string),
+        incident_id: incident,
+        details: fields,
+    })
+}
