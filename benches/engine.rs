@@ -12,11 +12,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+// The integration tests' support tree, shared as source: its helpers need
+// `CARGO_BIN_EXE_sickbay`, which Cargo sets only when it compiles integration tests and
+// benches, so they cannot live in the library.
 #[allow(dead_code)]
-#[path = "../tests/common.rs"]
-mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use common::{
+use support::common::{
     docker_ok as docker, wait_until, BIN, HEALTH_NOT_SICK, HEALTH_UNLESS_TMP_SICK, IMAGE,
 };
 
@@ -227,7 +230,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn main() {
-    common::image();
+    support::common::image();
     let started = Instant::now();
     let run = format!("bench-{}", std::process::id());
     let label = format!("sickbay.bench={run}");

@@ -8,9 +8,12 @@
 
 use std::time::{Duration, Instant};
 
+// The integration tests' support tree, shared as source: its helpers need
+// `CARGO_BIN_EXE_sickbay`, which Cargo sets only when it compiles integration tests and
+// benches, so they cannot live in the library.
 #[allow(dead_code)]
-#[path = "../tests/pg.rs"]
-mod pg;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use sickbay::config::Settings;
 use sickbay::mirror::{Running, Session, Target};
@@ -24,7 +27,7 @@ fn queue_backlog(db: &std::path::Path) {
     let mut store = Store::open(db).expect("open the history");
     store.enable_mirror().expect("enable the mirror");
     drop(store);
-    pg::queue_metrics_backlog(db, BACKLOG);
+    support::pg::queue_metrics_backlog(db, BACKLOG);
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -37,7 +40,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let server = pg::PgServer::start();
+    let server = support::pg::PgServer::start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,13 +18,13 @@ cargo fmt --all -- --check
 
 step "lints (headless and tray builds)"
 cargo clippy --no-default-features --all-targets -- -D warnings
-cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --features mock-runtime -- -D warnings
 
 step "tray app builds"
 cargo build
 
 step "tests"
 cargo test --no-default-features --lib --bins --tests
-cargo test --lib
+cargo test --lib --features mock-runtime
 bash scripts/e2e.sh   # the dashboard end to end: Xvfb, D-Bus, tauri-driver, WebKitWebDriver
 

@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use crate::common::*;
+use crate::support::common::*;
 
 #[test]
 fn a_malformed_config_fails_with_exit_code_2_naming_file_line_and_key() {

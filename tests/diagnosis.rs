@@ -8,8 +8,8 @@ use sickbay::config::{Diagnosis as Settings, Provider};
 use sickbay::diagnose::{diagnose, Evidence};
 use sickbay::llm::TOOL_NAME;
 
-use crate::llm_server::{
-    anthropic_error, anthropic_tool_answer, openai_content_answer, openai_tool_answer, LlmServer,
+use crate::support::http_stand_in::{
+    anthropic_error, anthropic_tool_answer, openai_content_answer, openai_tool_answer, HttpStandIn,
     Reply,
 };
 
@@ -46,7 +46,7 @@ fn evidence() -> Evidence {
 
 /// Settings pointing at the stand-in, with the key in an environment variable of this test's
 /// own (so tests running at once do not share one).
-fn settings(server: &LlmServer, provider: Provider, key: Option<&str>) -> Settings {
+fn settings(server: &HttpStandIn, provider: Provider, key: Option<&str>) -> Settings {
     let var = format!(
         "SICKBAY_TEST_KEY_{}_{:08x}",
         std::process::id(),
@@ -77,7 +77,7 @@ fn good_answer() -> Value {
     })
 }
 
-fn assert_no_secret_sent(server: &LlmServer) {
+fn assert_no_secret_sent(server: &HttpStandIn) {
     for r in server.requests() {
         let all = r.everything();
         for seed in SEEDS {
@@ -91,7 +91,7 @@ fn assert_no_secret_sent(server: &LlmServer) {
 
 #[tokio::test]
 async fn anthropic_gets_the_documented_request_and_its_answer_is_used() {
-    let server = LlmServer::start(vec![Reply::json(
+    let server = HttpStandIn::start(vec![Reply::json(
         200,
         anthropic_tool_answer(TOOL_NAME, good_answer()),
     )]);
@@ -156,7 +156,7 @@ async fn anthropic_gets_the_documented_request_and_its_answer_is_used() {
 
 #[tokio::test]
 async fn openai_compatible_gets_a_forced_function_call() {
-    let server = LlmServer::start(vec![Reply::json(
+    let server = HttpStandIn::start(vec![Reply::json(
         200,
         openai_tool_answer(TOOL_NAME, good_answer()),
     )]);
@@ -184,7 +184,7 @@ async fn openai_compatible_gets_a_forced_function_call() {
 #[tokio::test]
 async fn openai_compatible_without_tools_falls_back_to_json_content_and_needs_no_key() {
     let content = format!("Sure.\n```json\n{}\n```", good_answer());
-    let server = LlmServer::start(vec![Reply::json(200, openai_content_answer(&content))]);
+    let server = HttpStandIn::start(vec![Reply::json(200, openai_content_answer(&content))]);
     let s = settings(&server, Provider::OpenaiCompatible, None);
     let d = diagnose(&evidence(), &s).await;
     assert_eq!(d.llm_error, None);
@@ -194,7 +194,7 @@ async fn openai_compatible_without_tools_falls_back_to_json_content_and_needs_no
 
 #[tokio::test]
 async fn a_429_is_retried_after_its_retry_after() {
-    let server = LlmServer::start(vec![
+    let server = HttpStandIn::start(vec![
         Reply::json(429, anthropic_error("rate_limit_error", "slow down"))
             .header("retry-after", "1"),
         Reply::json(200, anthropic_tool_answer(TOOL_NAME, good_answer())),
@@ -214,7 +214,7 @@ async fn a_429_is_retried_after_its_retry_after() {
 
 #[tokio::test]
 async fn a_529_overload_and_a_500_are_retried_with_backoff() {
-    let server = LlmServer::start(vec![
+    let server = HttpStandIn::start(vec![
         Reply::json(529, anthropic_error("overloaded_error", "Overloaded")),
         Reply::json(500, anthropic_error("api_error", "internal")),
         Reply::json(200, anthropic_tool_answer(TOOL_NAME, good_answer())),
@@ -227,7 +227,7 @@ async fn a_529_overload_and_a_500_are_retried_with_backoff() {
 
 #[tokio::test]
 async fn retries_stop_at_max_retries_and_say_so() {
-    let server = LlmServer::start(vec![Reply::json(
+    let server = HttpStandIn::start(vec![Reply::json(
         529,
         anthropic_error("overloaded_error", "Overloaded"),
     )]);
@@ -251,7 +251,7 @@ async fn a_400_or_401_is_not_retried_and_the_key_is_not_echoed() {
         (401, "authentication_error"),
     ] {
         // A server echoing the key back must not put it into the error.
-        let server = LlmServer::start(vec![Reply::json(
+        let server = HttpStandIn::start(vec![Reply::json(
             status,
             anthropic_error(kind, &format!("bad key {KEY}")),
         )]);
@@ -269,7 +269,7 @@ async fn a_400_or_401_is_not_retried_and_the_key_is_not_echoed() {
 
 #[tokio::test]
 async fn a_retry_after_beyond_the_time_bound_gives_up_at_once() {
-    let server = LlmServer::start(vec![Reply::json(
+    let server = HttpStandIn::start(vec![Reply::json(
         429,
         anthropic_error("rate_limit_error", "slow down"),
     )
@@ -288,7 +288,7 @@ async fn a_retry_after_beyond_the_time_bound_gives_up_at_once() {
 async fn a_spend_limit_429_is_not_retried() {
     let body = json!({"type": "error", "error": {"type": "rate_limit_error",
         "message": "spend limit reached", "details": {"error_code": "enforced_spend_limit_reached"}}});
-    let server = LlmServer::start(vec![Reply::json(429, body).header("retry-after", "1")]);
+    let server = HttpStandIn::start(vec![Reply::json(429, body).header("retry-after", "1")]);
     let s = settings(&server, Provider::Anthropic, Some(KEY));
     let d = diagnose(&evidence(), &s).await;
     assert_eq!(server.requests().len(), 1);
@@ -300,7 +300,7 @@ async fn a_spend_limit_429_is_not_retried() {
 
 #[tokio::test]
 async fn a_slow_api_is_cut_off_at_the_timeout() {
-    let server = LlmServer::start(vec![Reply::json(
+    let server = HttpStandIn::start(vec![Reply::json(
         200,
         anthropic_tool_answer(TOOL_NAME, good_answer()),
     )
@@ -339,7 +339,7 @@ async fn malformed_answers_keep_the_offline_diagnosis_and_say_what_was_wrong() {
         ),
     ];
     for (reply, expected) in cases {
-        let server = LlmServer::start(vec![reply]);
+        let server = HttpStandIn::start(vec![reply]);
         let s = settings(&server, Provider::Anthropic, Some(KEY));
         let d = diagnose(&evidence(), &s).await;
         assert_eq!(d.source, "offline");
@@ -351,7 +351,7 @@ async fn malformed_answers_keep_the_offline_diagnosis_and_say_what_was_wrong() {
 
 #[tokio::test]
 async fn without_a_key_anthropic_is_skipped_saying_where_it_looked() {
-    let server = LlmServer::start(vec![Reply::json(
+    let server = HttpStandIn::start(vec![Reply::json(
         200,
         anthropic_tool_answer(TOOL_NAME, good_answer()),
     )]);
@@ -371,7 +371,7 @@ async fn without_a_key_anthropic_is_skipped_saying_where_it_looked() {
 
 #[tokio::test]
 async fn provider_off_sends_nothing() {
-    let server = LlmServer::start(vec![Reply::json(
+    let server = HttpStandIn::start(vec![Reply::json(
         200,
         anthropic_tool_answer(TOOL_NAME, good_answer()),
     )]);
@@ -385,7 +385,7 @@ async fn provider_off_sends_nothing() {
 #[test]
 fn doctor_says_where_the_key_comes_from_never_the_key() {
     const VAR: &str = "SICKBAY_DOCTOR_TEST_KEY";
-    let s = crate::common::Scenario::new("diagdoctor");
+    let s = crate::support::common::Scenario::new("diagdoctor");
     s.config(&format!("[diagnosis]\napi_key_env = \"{VAR}\"\n"));
     // stdout and stderr of `sickbay doctor`, with the key set or not.
     let doctor = |key: Option<&str>| {
@@ -419,7 +419,7 @@ fn doctor_says_where_the_key_comes_from_never_the_key() {
 
 #[tokio::test]
 async fn a_real_containers_logs_and_env_are_diagnosed_without_its_secrets_leaving() {
-    use crate::common::{docker, inspect, wait_until, Scenario};
+    use crate::support::common::{docker, inspect, wait_until, Scenario};
     use sickbay::redact::Redactor;
 
     let db_pass = "Real-Docker-Seed-77";
@@ -455,7 +455,7 @@ async fn a_real_containers_logs_and_env_are_diagnosed_without_its_secrets_leavin
     assert!(all_logs.contains(db_pass), "the seed is in the real logs");
     let e = Evidence {
         container: name.clone(),
-        image: Some(crate::common::IMAGE.into()),
+        image: Some(crate::support::common::IMAGE.into()),
         exit_code: inspect(&name, "{{.State.ExitCode}}").parse().ok(),
         log_lines: all_logs
             .lines()
@@ -464,7 +464,7 @@ async fn a_real_containers_logs_and_env_are_diagnosed_without_its_secrets_leavin
             .collect(),
         ..Default::default()
     };
-    let server = LlmServer::start(vec![Reply::json(
+    let server = HttpStandIn::start(vec![Reply::json(
         200,
         anthropic_tool_answer(TOOL_NAME, good_answer()),
     )]);

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::*;
-use crate::own_daemon::{can_run, PrivateDocker};
+use crate::support::common::*;
+use crate::support::own_daemon::{can_run, PrivateDocker};
 
 /// Runs until `/cue/die` appears, then exits with `code`; after a restart it stays up (the
 /// marker is in the container's own filesystem). `/cue/<name>.exiting` tells the test it is

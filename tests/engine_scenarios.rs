@@ -1,7 +1,7 @@
 //! The engine against the real Docker engine: each scenario asserts what a user sees in
 //! `status`, `incidents` and `logs/monitor.log`.
 
-use crate::common::*;
+use crate::support::common::*;
 
 /// Unhealthy on its first start only (a marker in the container's own filesystem), healthy
 /// after any restart: `/run` is a tmpfs, fresh at each start.

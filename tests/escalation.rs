@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::common::*;
+use crate::support::common::*;
 
 const DB_PASSWORD: &str = "hunter2-Very-Secret-42";
 const API_TOKEN: &str = "tok_9f8e7d6c5b4a3210";

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::common::BIN;
+use crate::support::common::BIN;
 
 fn hook(input: &str) -> (i32, String, String) {
     let mut child = Command::new(BIN)

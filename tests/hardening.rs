@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::*;
+use crate::support::common::*;
 
 /// A check that fails again after the restart ends verification then, not at the end of
 /// `verify_seconds`: with a ten-minute window, healing still fails within a minute.

@@ -5,7 +5,7 @@
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::*;
+use crate::support::common::*;
 
 /// How many new data folders the race is run on.
 const ROUNDS: usize = 30;

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::*;
+use crate::support::common::*;
 
 /// A complete line in `monitor.log`'s form, as a forger would write it.
 const FORGED: &str =

@@ -2,8 +2,8 @@
 //! Two containers failing together make one message; the ntfy and Slack shapes are what those
 //! services accept.
 
-use crate::common::*;
-use crate::llm_server::{LlmServer, Reply};
+use crate::support::common::*;
+use crate::support::http_stand_in::{HttpStandIn, Reply};
 
 fn failing_pair(s: &mut Scenario) -> (String, String) {
     let a = s.container(
@@ -21,7 +21,7 @@ fn failing_pair(s: &mut Scenario) -> (String, String) {
 
 #[test]
 fn containers_failing_together_make_one_webhook_post() {
-    let receiver = LlmServer::start(vec![Reply::json(200, serde_json::json!({}))]);
+    let receiver = HttpStandIn::start(vec![Reply::json(200, serde_json::json!({}))]);
     let mut s = Scenario::new("hook");
     let (a, b) = failing_pair(&mut s);
     s.start_watch(&format!(
@@ -61,7 +61,7 @@ fn containers_failing_together_make_one_webhook_post() {
 #[test]
 fn ntfy_and_slack_get_their_own_shapes() {
     for format in ["ntfy", "slack"] {
-        let receiver = LlmServer::start(vec![Reply::json(200, serde_json::json!({}))]);
+        let receiver = HttpStandIn::start(vec![Reply::json(200, serde_json::json!({}))]);
         let mut s = Scenario::new(&format!("hook-{format}"));
         let name = s.container(
             "a",

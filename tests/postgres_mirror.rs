@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::common::*;
-use crate::pg::{PgServer, PASSWORD};
+use crate::support::common::*;
+use crate::support::pg::{PgServer, PASSWORD};
 
 const TABLES: &[&str] = &[
     "monitor_incidents",
@@ -171,7 +171,7 @@ fn a_sigkill_during_catch_up_still_ends_exact() {
     assert!(s.stop_watch());
 
     // Half a million samples (50 containers, 3.5 days) not yet in Postgres.
-    crate::pg::queue_metrics_backlog(&s.data().join("sickbay.db"), 500_000);
+    crate::support::pg::queue_metrics_backlog(&s.data().join("sickbay.db"), 500_000);
 
     // Catch-up starts; kill it in the middle (as soon as a batch has gone), twice.
     for round in 0..2 {

@@ -5,8 +5,8 @@
 
 use std::process::Command;
 
-use crate::common::*;
-use crate::pg::{PgServer, Tls};
+use crate::support::common::*;
+use crate::support::pg::{PgServer, Tls};
 
 /// The test server's URL for `host`, with `params` (`sslmode=...&...`) if any.
 fn url(pg: &PgServer, host: &str, params: &str) -> String {

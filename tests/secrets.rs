@@ -2,8 +2,8 @@
 //! `[storage] postgres_url` and a webhook URL whose path is the secret (Slack, Discord, ntfy
 //! topics) show masked (`postgres://sickbay:•••@host:port/•••`, `https://hooks.slack.com/•••`).
 
-use crate::common::*;
-use crate::pg::{PgServer, PASSWORD};
+use crate::support::common::*;
+use crate::support::pg::{PgServer, PASSWORD};
 
 const HOOK_SECRET: &str = "T0SICKBAY/B0SICKBAY/xoxSlackPathSecret";
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::common::{docker, docker_ok, inspect, wait_until, Scenario, IMAGE};
+use crate::support::common::{docker, docker_ok, inspect, wait_until, Scenario, IMAGE};
 
 /// A compose project of the scenario's, taken down (with its volumes: they are the test's)
 /// when the test ends.

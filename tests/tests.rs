@@ -1,7 +1,7 @@
-//! Every integration test, in one binary (faster to build and run on two cores).
+//! Every integration test, in one binary (faster to build and run on two cores): one module
+//! per topic, and `support` for what they share.
 
 mod cli_config;
-mod common;
 mod diagnosis;
 mod docker_outage;
 mod engine_scenarios;
@@ -9,12 +9,10 @@ mod escalation;
 mod guard;
 mod hardening;
 mod history;
-mod llm_server;
 mod log_lines;
 mod notifications;
-mod own_daemon;
-mod pg;
 mod postgres_mirror;
 mod postgres_tls;
 mod secrets;
 mod stack;
+mod support;

@@ -2,7 +2,9 @@
 //! something, so a person and an agent must look: a `healing_failed`, a restart loop, an OOM
 //! kill, or `[alerts] failure_threshold` failed heals of one container within the window. One
 //! escalation per incident. The decision is pure ([`AlertWatcher`]); [`run`] writes
-//! `logs/alert_watcher.log` and `logs/critical_alerts.log` and escalates.
+//! `logs/alert_watcher.log` and `logs/critical_alerts.log` (with the incident's events and the
+//! [`patterns`](crate::patterns) analysis) and escalates. It reads the history only through
+//! `store` and leaves the pattern analysis' thresholds to `patterns`.
 //! It is handed the data folder it works in ([`DataDir`], by `cli::run_engine`): it must not
 //! look up the global one, nor write the incident's files itself (escalation does).
 
@@ -16,7 +18,7 @@ use crate::config::Settings;
 use crate::event::Event;
 use crate::paths::DataDir;
 use crate::store::{EventRow, Store};
-use crate::{clock, escalate, escape, logfile};
+use crate::{clock, escalate, escape, logfile, patterns};
 
 /// Why an incident is escalated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -399,7 +401,9 @@ fn critical_entry(data: &DataDir, incident: i64, container: &str, trigger: &Trig
             indented(format!("{} {} {}", e.timestamp, e.event, e.details));
         }
     }
-    for line in store.patterns(container).unwrap_or_default() {
+    let windows = patterns::Windows::ending_at(std::time::SystemTime::now());
+    let history = store.pattern_history(container, &windows);
+    for line in history.map(|h| patterns::analyse(&h)).unwrap_or_default() {
         indented(format!("pattern: {line}"));
     }
     text

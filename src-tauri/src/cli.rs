@@ -1,5 +1,6 @@
 //! The command line: `sickbay watch | status | incidents | doctor`. Parses, loads the
 //! configuration, runs the command and maps failures to exit codes (2: configuration or usage).
+//! It holds no domain rule and no SQL: what a command does lives in the modules it calls.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -552,7 +553,7 @@ fn doctor(cli: &Cli) -> Result<(), Failure> {
                 "history {} (schema {}, {} incidents)",
                 paths::database_file().display(),
                 s.schema_version().unwrap_or(0),
-                s.count("monitor_incidents").unwrap_or(0)
+                s.count(crate::schema::Table::Incidents).unwrap_or(0)
             ),
             advice: None,
         }),

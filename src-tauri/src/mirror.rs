@@ -1,5 +1,7 @@
 //! The Postgres mirror: copies the local history (SQLite) to a Postgres database, so several
-//! machines can keep their history in one place. The only importer of tokio-postgres.
+//! machines can keep their history in one place. The only importer of tokio-postgres. It
+//! reads SQLite only through `store` and takes the list of tables and columns it copies from
+//! `schema`; it must not touch the local database itself.
 //! It owns the Postgres connection string's parsing ([`parse_url`], which the configuration
 //! uses to check `[storage] postgres_url`), and must not import the configuration: it is handed
 //! its URL, so that `config` → `mirror` is the only way between the two.
@@ -25,7 +27,8 @@ use tokio::sync::watch;
 use tokio_postgres::config::Host;
 use tokio_postgres::Client;
 
-use crate::store::{MirroredTable, Store, StoreError, MIRRORED};
+use crate::schema::{MirroredTable, MIRRORED};
+use crate::store::{Store, StoreError};
 
 mod tls;
 pub use tls::{RootCert, SslMode, TlsOptions};
@@ -294,7 +297,7 @@ impl Session {
             let stmt = client
                 .prepare(&upsert_sql(t))
                 .await
-                .map_err(|e| target.query_error(&format!("the upsert into {}", t.name), &e))?;
+                .map_err(|e| target.query_error(&format!("the upsert into {}", t.name()), &e))?;
             upserts.push((t, stmt));
         }
         Ok(Self {
@@ -324,7 +327,7 @@ impl Session {
             .await
             .map_err(|e| self.target.query_error("a transaction", &e))?;
         for (table, stmt) in &self.upserts {
-            let Some(ks) = keys.get_mut(table.name) else {
+            let Some(ks) = keys.get_mut(table.name()) else {
                 continue;
             };
             ks.sort_unstable();
@@ -334,7 +337,7 @@ impl Session {
                 .await
                 .map_err(|e| MirrorError::Query {
                     target: self.target.to_string(),
-                    what: format!("rows of {}", table.name),
+                    what: format!("rows of {}", table.name()),
                     reason: reason(&e),
                 })?;
         }
@@ -382,7 +385,7 @@ fn upsert_sql(t: &MirroredTable) -> String {
         "INSERT INTO {name} (host_id, host_name, {cols})
          SELECT $2::text, $3::text, {cols} FROM json_populate_recordset(NULL::{name}, $1::text::json)
          ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
-        name = t.name,
+        name = t.name(),
         cols = cols.join(", "),
         updates = updates.join(", ")
     )
@@ -672,7 +675,7 @@ mod tests {
         assert!(!sql.contains("\"uid\" = EXCLUDED"));
         let hourly = MIRRORED
             .iter()
-            .find(|t| t.name == "monitor_health_metrics_hourly")
+            .find(|t| t.name() == "monitor_health_metrics_hourly")
             .unwrap();
         let sql = upsert_sql(hourly);
         assert!(sql.contains("ON CONFLICT (host_id, hour, container_name)"));

@@ -1,6 +1,7 @@
 //! The domain's nouns: containers as Sickbay sees them, their verdicts, incidents and the
 //! events that make up the history. Pure data: no I/O crate is imported here, so every
-//! other module (and the tests) can construct these values freely.
+//! other module (and the tests) can construct these values freely. Docker's state strings
+//! become a [`RunState`] here only (`RunState::from_docker`).
 
 use std::fmt;
 
@@ -86,10 +87,6 @@ impl RunState {
             "dead" => Self::Dead,
             _ => Self::Unknown,
         }
-    }
-
-    pub fn is_alive(self) -> bool {
-        matches!(self, Self::Running | Self::Restarting)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -1,12 +1,20 @@
 //! The history: a local SQLite database (WAL) holding incidents, events and metrics in the
-//! original system's tables. The only importer of rusqlite. Migrations come from
-//! `migrations/sqlite/` and are applied at open, tracked by `PRAGMA user_version`.
+//! original system's tables, and the mirror's outbox. The only importer of rusqlite.
+//! Migrations come from `migrations/sqlite/` and are applied at open, tracked by
+//! `PRAGMA user_version`.
+//!
+//! It runs queries and returns plain rows; it decides nothing. Thresholds and their reading
+//! belong to the domain modules (`patterns` for the pattern analysis), and the tables the
+//! mirror copies are listed in `schema`. SQL text is static, or built only from `schema`'s
+//! fixed table map, never from a caller's string.
 
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::model::{ActionRecord, Incident, IncidentKind, IncidentStatus};
+use crate::patterns;
+use crate::schema::{MirroredTable, Table, MIRRORED};
 
 /// The migrations, in order. A database at `user_version = n` has the first `n` applied.
 const MIGRATIONS: &[&str] = &[
@@ -297,84 +305,57 @@ impl Store {
         Ok(())
     }
 
-    /// The pattern analysis of a container over the history, in words: restarts in the last
-    /// 10 minutes, the same failure repeating over a day, slow responses (the original system's query: an average over 1000 ms in the
-    /// last hour), memory growth toward the limit over the last hour.
-    pub fn patterns(&self, container: &str) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        let ten_min = crate::clock::utc_ago(std::time::Duration::from_secs(600));
-        let hour = crate::clock::utc_ago(std::time::Duration::from_secs(3600));
+    /// What the history holds of `container` over the pattern analysis' windows (the
+    /// analysis itself is `patterns::analyse`).
+    pub fn pattern_history(
+        &self,
+        container: &str,
+        since: &patterns::Windows,
+    ) -> Result<patterns::History, StoreError> {
         let restarts: i64 = self.conn.query_row(
             "SELECT COUNT(*) FROM monitor_events WHERE container_name = ?1 AND timestamp > ?2
                AND event IN ('restarting_container', 'container_died', 'container_oom_killed')",
-            params![container, ten_min],
+            params![container, since.restarts_since],
             |r| r.get(0),
         )?;
-        if restarts > 0 {
-            out.push(format!(
-                "restart loop: {restarts} restarts or deaths in 10 minutes"
-            ));
-        }
-        let day = crate::clock::utc_ago(std::time::Duration::from_secs(86_400));
         let mut stmt = self.conn.prepare(
             "SELECT kind, details, COUNT(*) FROM monitor_incidents
               WHERE container_name = ?1 AND timestamp > ?2
-              GROUP BY kind, details HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC LIMIT 3",
+              GROUP BY kind, details ORDER BY COUNT(*) DESC",
         )?;
-        let repeated = stmt.query_map(params![container, day], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        for row in repeated {
-            let (kind, details, n) = row?;
-            out.push(format!(
-                "repeated error signature: {n} {kind} incidents ({details}) in 24 hours"
-            ));
-        }
-        let slow: Option<f64> = self
-            .conn
-            .query_row(
-                "SELECT AVG(response_time_ms) FROM monitor_health_metrics
-                  WHERE container_name = ?1 AND timestamp > ?2
-                 HAVING AVG(response_time_ms) > 1000",
-                params![container, hour],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        if let Some(ms) = slow {
-            out.push(format!(
-                "slow responses: {ms:.0} ms on average over the last hour"
-            ));
-        }
-        let mem: Option<(f64, f64, Option<f64>)> = self
-            .conn
-            .query_row(
-                "SELECT (SELECT mem_mb FROM monitor_health_metrics WHERE container_name = ?1
-                           AND timestamp > ?2 AND mem_mb IS NOT NULL ORDER BY timestamp LIMIT 1),
-                        (SELECT mem_mb FROM monitor_health_metrics WHERE container_name = ?1
-                           AND timestamp > ?2 AND mem_mb IS NOT NULL ORDER BY timestamp DESC LIMIT 1),
-                        (SELECT mem_limit_mb FROM monitor_health_metrics WHERE container_name = ?1
-                           AND timestamp > ?2 ORDER BY timestamp DESC LIMIT 1)",
-                params![container, hour],
-                |r| Ok((r.get::<_, Option<f64>>(0)?, r.get::<_, Option<f64>>(1)?, r.get(2)?)),
-            )
-            .map(|(a, b, l)| a.zip(b).map(|(a, b)| (a, b, l)))?;
-        if let Some((first, last, limit)) = mem {
-            if last > first * 1.2 && last - first > 10.0 {
-                let of_limit = limit
-                    .filter(|l| *l > 0.0)
-                    .map(|l| format!(", {:.0} % of its {l:.0} MB limit", last / l * 100.0))
-                    .unwrap_or_default();
-                out.push(format!(
-                    "memory growth: {first:.1} MB to {last:.1} MB within the hour{of_limit}"
-                ));
-            }
-        }
-        Ok(out)
+        let incident_groups = stmt
+            .query_map(params![container, since.repeats_since], |r| {
+                Ok(patterns::IncidentGroup {
+                    kind: r.get(0)?,
+                    details: r.get(1)?,
+                    count: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let avg_response_ms: Option<f64> = self.conn.query_row(
+            "SELECT AVG(response_time_ms) FROM monitor_health_metrics
+              WHERE container_name = ?1 AND timestamp > ?2",
+            params![container, since.samples_since],
+            |r| r.get(0),
+        )?;
+        let (first_mem_mb, last_mem_mb, mem_limit_mb) = self.conn.query_row(
+            "SELECT (SELECT mem_mb FROM monitor_health_metrics WHERE container_name = ?1
+                       AND timestamp > ?2 AND mem_mb IS NOT NULL ORDER BY timestamp LIMIT 1),
+                    (SELECT mem_mb FROM monitor_health_metrics WHERE container_name = ?1
+                       AND timestamp > ?2 AND mem_mb IS NOT NULL ORDER BY timestamp DESC LIMIT 1),
+                    (SELECT mem_limit_mb FROM monitor_health_metrics WHERE container_name = ?1
+                       AND timestamp > ?2 ORDER BY timestamp DESC LIMIT 1)",
+            params![container, since.samples_since],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(patterns::History {
+            restarts,
+            incident_groups,
+            avg_response_ms,
+            first_mem_mb,
+            last_mem_mb,
+            mem_limit_mb,
+        })
     }
 
     /// Records that the incident was escalated, when and how (the first time wins `at`).
@@ -423,19 +404,14 @@ impl Store {
 
     /// Incidents, newest first.
     pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
-        let sql = format!(
+        let mut stmt = self.conn.prepare(
             "SELECT id, container_name, kind, status, details, timestamp, closed_at, auto_healed,
                     attempts, actions, escalated, escalated_at, escalation, commits
-               FROM monitor_incidents {}
+               FROM monitor_incidents
+              WHERE NOT ?2 OR closed_at IS NULL
               ORDER BY timestamp DESC, id DESC LIMIT ?1",
-            if open_only {
-                "WHERE closed_at IS NULL"
-            } else {
-                ""
-            }
-        );
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map([limit as i64], |r| {
+        )?;
+        let rows = stmt.query_map(params![limit as i64, open_only], |r| {
             let kind: String = r.get(2)?;
             let status: String = r.get(3)?;
             let actions: String = r.get(9)?;
@@ -501,21 +477,6 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
-    }
-
-    /// The newest sample of each container.
-    pub fn latest_metrics(&self) -> Result<Vec<MetricRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT m.timestamp, m.container_name, m.container_id, m.state, m.health,
-                    m.restart_count, m.cpu_percent, m.mem_mb, m.mem_limit_mb,
-                    m.response_time_ms, m.http_status
-               FROM monitor_health_metrics m
-               JOIN (SELECT container_name, MAX(id) AS id FROM monitor_health_metrics
-                      GROUP BY container_name) last ON last.id = m.id
-              ORDER BY m.container_name",
-        )?;
-        let rows = stmt.query_map([], metric_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The samples of one container since `since` (a UTC stamp), oldest first: the charts.
@@ -628,7 +589,8 @@ impl Store {
                 &format!(
                     "DELETE FROM mirror_outbox WHERE tbl = '{0}'
                        AND NOT EXISTS (SELECT 1 FROM {0} WHERE {1} = mirror_outbox.key)",
-                    t.name, t.key
+                    t.name(),
+                    t.key()
                 ),
                 [],
             )?;
@@ -637,12 +599,15 @@ impl Store {
         Ok(rolled)
     }
 
-    /// Runs a read-only query and returns the number of rows (for `doctor` and tests).
-    pub fn count(&self, table: &str) -> Result<i64, StoreError> {
-        // Table names come from our own code, never from input.
-        Ok(self
-            .conn
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+    /// The number of rows of a table (for `doctor` and tests).
+    pub fn count(&self, table: Table) -> Result<i64, StoreError> {
+        let sql = match table {
+            Table::Incidents => "SELECT COUNT(*) FROM monitor_incidents",
+            Table::Events => "SELECT COUNT(*) FROM monitor_events",
+            Table::Metrics => "SELECT COUNT(*) FROM monitor_health_metrics",
+            Table::MetricsHourly => "SELECT COUNT(*) FROM monitor_health_metrics_hourly",
+        };
+        Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
     }
 
     /// The original system's query, to prove it still runs.
@@ -653,111 +618,7 @@ impl Store {
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    pub fn last_event_id(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT MAX(id) FROM monitor_events", [], |r| r.get(0))
-            .optional()?
-            .flatten())
-    }
 }
-
-/// One table the Postgres mirror copies: how to read its rows as JSON by outbox key.
-pub struct MirroredTable {
-    pub name: &'static str,
-    /// SQLite expression giving the outbox key of a row.
-    key: &'static str,
-    /// (column, SQLite expression of its JSON value).
-    columns: &'static [(&'static str, &'static str)],
-}
-
-impl MirroredTable {
-    pub fn column_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.columns.iter().map(|(c, _)| *c)
-    }
-}
-
-/// Every table of the history, in the order the mirror sends them (incidents before the
-/// events that refer to them).
-pub const MIRRORED: &[MirroredTable] = &[
-    MirroredTable {
-        name: "monitor_incidents",
-        key: "uid",
-        columns: &[
-            ("uid", "uid"),
-            ("id", "id"),
-            ("timestamp", "timestamp"),
-            ("container_name", "container_name"),
-            ("container_id", "container_id"),
-            ("kind", "kind"),
-            ("status", "status"),
-            ("details", "details"),
-            ("closed_at", "closed_at"),
-            (
-                "auto_healed",
-                "json(CASE WHEN auto_healed THEN 'true' ELSE 'false' END)",
-            ),
-            ("attempts", "attempts"),
-            ("actions", "json(actions)"),
-            ("updated_at", "updated_at"),
-            (
-                "escalated",
-                "json(CASE WHEN escalated THEN 'true' ELSE 'false' END)",
-            ),
-            ("escalated_at", "escalated_at"),
-            ("escalation", "escalation"),
-            ("escalation_workdir", "escalation_workdir"),
-            ("escalation_head", "escalation_head"),
-            ("commits", "json(commits)"),
-        ],
-    },
-    MirroredTable {
-        name: "monitor_events",
-        key: "uid",
-        columns: &[
-            ("uid", "uid"),
-            ("id", "id"),
-            ("timestamp", "timestamp"),
-            ("event", "event"),
-            ("container_name", "container_name"),
-            ("incident_id", "incident_id"),
-            ("details", "details"),
-        ],
-    },
-    MirroredTable {
-        name: "monitor_health_metrics",
-        key: "uid",
-        columns: &[
-            ("uid", "uid"),
-            ("id", "id"),
-            ("timestamp", "timestamp"),
-            ("container_name", "container_name"),
-            ("container_id", "container_id"),
-            ("state", "state"),
-            ("health", "health"),
-            ("restart_count", "restart_count"),
-            ("cpu_percent", "cpu_percent"),
-            ("mem_mb", "mem_mb"),
-            ("mem_limit_mb", "mem_limit_mb"),
-            ("response_time_ms", "response_time_ms"),
-            ("http_status", "http_status"),
-        ],
-    },
-    MirroredTable {
-        name: "monitor_health_metrics_hourly",
-        key: "hour || '|' || container_name",
-        columns: &[
-            ("hour", "hour"),
-            ("container_name", "container_name"),
-            ("samples", "samples"),
-            ("cpu_percent", "cpu_percent"),
-            ("mem_mb", "mem_mb"),
-            ("mem_max_mb", "mem_max_mb"),
-            ("response_time_ms", "response_time_ms"),
-        ],
-    },
-];
 
 /// An entry of the mirror's outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -813,7 +674,9 @@ impl Store {
             queued += tx.execute(
                 &format!(
                     "INSERT INTO mirror_outbox (tbl, key) SELECT '{}', {} FROM {} ORDER BY rowid",
-                    t.name, t.key, t.name
+                    t.name(),
+                    t.key(),
+                    t.name()
                 ),
                 [],
             )?;
@@ -845,15 +708,15 @@ impl Store {
     /// (rows deleted since they were queued are simply absent).
     pub fn rows_json(&self, table: &MirroredTable, keys: &[&str]) -> Result<String, StoreError> {
         let fields: Vec<String> = table
-            .columns
+            .columns()
             .iter()
             .map(|(c, expr)| format!("'{c}', {expr}"))
             .collect();
         let sql = format!(
             "SELECT json_group_array(json_object({})) FROM {} WHERE {} IN (SELECT value FROM json_each(?1))",
             fields.join(", "),
-            table.name,
-            table.key
+            table.name(),
+            table.key()
         );
         let keys = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
         Ok(self.conn.query_row(&sql, [keys], |r| r.get(0))?)
@@ -904,7 +767,7 @@ mod tests {
     }
 
     #[test]
-    fn the_pattern_analysis_names_slow_responses_memory_growth_and_repeats() {
+    fn the_pattern_history_gathers_restarts_repeats_response_times_and_memory() {
         let mut s = Store::in_memory().unwrap();
         let now = std::time::SystemTime::now();
         let ago = |secs: u64| crate::clock::utc(now - std::time::Duration::from_secs(secs));
@@ -915,6 +778,8 @@ mod tests {
             m.mem_limit_mb = Some(256.0);
             rows.push(m);
         }
+        // Outside every window.
+        rows.push(metric(&ago(90_000), "api", 1.0));
         s.insert_metrics(&rows).unwrap();
         for i in 0..3 {
             s.open_incident(
@@ -927,15 +792,36 @@ mod tests {
             )
             .unwrap();
         }
-        let p = s.patterns("api").unwrap().join("\n");
-        assert!(p.contains("slow responses: 1500 ms"), "{p}");
-        assert!(p.contains("memory growth: 100.0 MB to 240.0 MB"), "{p}");
-        assert!(p.contains("94 % of its 256 MB limit"), "{p}");
-        assert!(
-            p.contains("repeated error signature: 3 crashed incidents (exit_code:137)"),
-            "{p}"
+        s.insert_event(&ago(60), "container_died", Some("api"), None, "")
+            .unwrap();
+        s.insert_event(&ago(700), "container_died", Some("api"), None, "")
+            .unwrap();
+        s.insert_event(&ago(60), "container_healthy", Some("api"), None, "")
+            .unwrap();
+        let windows = patterns::Windows::ending_at(now);
+        let h = s.pattern_history("api", &windows).unwrap();
+        assert_eq!(
+            h,
+            patterns::History {
+                restarts: 1,
+                incident_groups: vec![patterns::IncidentGroup {
+                    kind: "crashed".into(),
+                    details: "exit_code:137".into(),
+                    count: 3,
+                }],
+                avg_response_ms: Some(1500.0),
+                first_mem_mb: Some(100.0),
+                last_mem_mb: Some(240.0),
+                mem_limit_mb: Some(256.0),
+            }
         );
-        assert!(s.patterns("quiet").unwrap().is_empty());
+        let p = patterns::analyse(&h).join("\n");
+        assert!(p.contains("slow responses: 1500 ms"), "{p}");
+        assert!(p.contains("94 % of its 256 MB limit"), "{p}");
+        assert_eq!(
+            s.pattern_history("quiet", &windows).unwrap(),
+            patterns::History::default()
+        );
     }
 
     #[test]
@@ -987,7 +873,7 @@ mod tests {
             .apply_retention("2025-01-08T00:00:00.000Z", "2024-01-01T00:00:00.000Z")
             .unwrap();
         assert_eq!(rolled, 2);
-        assert_eq!(s.count("monitor_health_metrics").unwrap(), 1);
+        assert_eq!(s.count(Table::Metrics).unwrap(), 1);
         let (samples, cpu): (i64, f64) = s
             .conn
             .query_row(
@@ -1016,7 +902,7 @@ mod tests {
         }
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
-        assert_eq!(s.count("monitor_events").unwrap(), 1);
+        assert_eq!(s.count(Table::Events).unwrap(), 1);
     }
 
     /// Pins the failure where connections opening a new database at once each applied the

@@ -227,7 +227,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
     ]
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "mock-runtime"))]
 mod tests {
     use super::*;
     use crate::model::{ActionRecord, HealAction, IncidentKind, IncidentStatus};

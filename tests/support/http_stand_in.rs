@@ -1,6 +1,7 @@
-//! A local stand-in for the LLM APIs (the one thing that cannot be real here): an HTTP/1.1
-//! server speaking the documented shapes of the Anthropic Messages API and of
-//! OpenAI-compatible chat completions. It records every request and answers from a script.
+//! A local HTTP/1.1 server standing in for the outside services that cannot be real here: the
+//! LLM APIs (helpers build the documented shapes of the Anthropic Messages API and of
+//! OpenAI-compatible chat completions) and the receiver of the webhook. It records every
+//! request and answers from a script; it knows nothing of Sickbay.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -81,13 +82,13 @@ impl Recorded {
     }
 }
 
-pub struct LlmServer {
-    /// `http://127.0.0.1:PORT`, for `[diagnosis] base_url`.
+pub struct HttpStandIn {
+    /// `http://127.0.0.1:PORT`, for `[diagnosis] base_url` or a webhook's URL.
     pub base_url: String,
     requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
-impl LlmServer {
+impl HttpStandIn {
     /// Answers the n-th request with `script[n]`; the last reply repeats once the script runs
     /// out.
     pub fn start(script: Vec<Reply>) -> Self {

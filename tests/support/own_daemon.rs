@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::IMAGE;
+use super::common::IMAGE;
 
 /// How long a start may take before the test gives up with the daemon's log.
 const START_LIMIT: Duration = Duration::from_secs(60);
@@ -47,7 +47,7 @@ pub struct PrivateDocker {
 impl PrivateDocker {
     /// Starts a daemon of the test's own and loads the busybox test image into it.
     pub fn start(prefix: &str) -> Self {
-        let netns = crate::common::unique(prefix);
+        let netns = super::common::unique(prefix);
         // Short paths: the socket's path must fit in 108 bytes.
         let dir = tempfile::Builder::new()
             .prefix("sbd-")
