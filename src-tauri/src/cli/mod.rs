@@ -1,0 +1,348 @@
+//! The command line: `sickbay watch | status | incidents | doctor`. Parses, loads the
+//! configuration, runs the command and maps failures to exit codes (2: configuration or usage).
+//! It holds no domain rule and no SQL: what a command does lives in the modules it calls.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ConfigSource, Settings};
+use crate::engine::{self, StatusView};
+use crate::event::Event;
+use crate::model::Incident;
+use crate::store::Store;
+use crate::{docker, paths};
+
+mod doctor;
+mod run;
+
+use doctor::doctor;
+pub use run::{run_engine, shutdown_signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sickbay",
+    version,
+    about = "Keeps your Docker stack alive: watch, heal, escalate."
+)]
+pub struct Cli {
+    /// Configuration file (default: the platform's config folder, `sickbay/sickbay.toml`).
+    #[arg(long, global = true, env = "SICKBAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Open the dashboard window at start (tray app).
+    #[arg(long, global = true)]
+    pub open_dashboard: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Monitor and heal in the foreground until interrupted.
+    Watch,
+    /// Each container's state, health, restarts, CPU, memory and response time, and the verdict.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The incident history, newest first.
+    Incidents {
+        #[arg(long)]
+        json: bool,
+        /// Only incidents that are not closed.
+        #[arg(long)]
+        open: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Checks what Sickbay needs and says what to do about what is missing.
+    Doctor,
+    /// Opens a terminal running Claude Code on an incident, with its timeline, logs and
+    /// diagnosis, under Sickbay's guardrails.
+    Investigate {
+        /// The incident's id (`sickbay incidents` lists them).
+        incident_id: i64,
+    },
+    /// Starts the compose stack of `[stack] compose_file` (`up -d`).
+    Up,
+    /// Stops the compose stack (`stop`: nothing is removed, no volume, no container).
+    Down,
+    /// Claude Code's PreToolUse hook: reads the tool call as JSON on stdin; exit 2 blocks it.
+    #[command(hide = true)]
+    Guard,
+    /// The dashboard window, as the tray app starts it (its messages on stdin and stdout).
+    #[command(hide = true)]
+    Dashboard,
+}
+
+/// An error with the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error = e.into();
+        let code = if error.downcast_ref::<crate::config::ConfigError>().is_some() {
+            2
+        } else {
+            1
+        };
+        Self { code, error }
+    }
+}
+
+pub fn load_settings(cli: &Cli) -> Result<(Settings, ConfigSource), Failure> {
+    Ok(Settings::load(cli.config.as_deref())?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Runs a headless command.
+pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
+    match command {
+        Command::Watch => {
+            let (settings, source) = load_settings(cli)?;
+            let _guard = crate::telemetry::init(Some(&paths::logs_dir()), "info");
+            if let ConfigSource::File(p) = &source {
+                tracing::info!("configuration from {}", p.display());
+            }
+            let store = Store::open(&paths::database_file())?;
+            runtime()?.block_on(run_engine(
+                settings,
+                store,
+                shutdown_signal(),
+                engine::Links::default(),
+            ))?;
+            Ok(())
+        }
+        Command::Status { json } => {
+            let (settings, _) = load_settings(cli)?;
+            let _guard = crate::telemetry::init(None, "warn");
+            let store = Store::open(&paths::database_file())?;
+            let mut view = runtime()?.block_on(engine::snapshot(&settings, &store));
+            if let Some(state) = engine::EngineState::read(&paths::data_dir().join("engine.json")) {
+                view.history_errors = state.history_errors;
+            }
+            if settings.storage.postgres_url().is_some() {
+                view.mirror_pending = Some(store.outbox_state()?.pending);
+            }
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &view)?;
+                writeln!(out)?;
+            } else {
+                print_status(&mut out, &view)?;
+            }
+            Ok(())
+        }
+        Command::Incidents { json, open, limit } => {
+            let _ = load_settings(cli)?;
+            let store = Store::open(&paths::database_file())?;
+            let list = store.incidents(*open, *limit)?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                serde_json::to_writer_pretty(&mut out, &list)?;
+                writeln!(out)?;
+            } else {
+                print_incidents(&mut out, &list)?;
+            }
+            Ok(())
+        }
+        Command::Doctor => doctor(cli),
+        Command::Up => stack(cli, crate::stack::Op::Up),
+        Command::Down => stack(cli, crate::stack::Op::Stop),
+        Command::Guard => guard(),
+        Command::Dashboard => Err(anyhow::anyhow!(
+            "the dashboard is part of the tray app, and this build has none (built without the \
+             `gui` feature)"
+        )
+        .into()),
+        Command::Investigate { incident_id } => {
+            let (settings, _) = load_settings(cli)?;
+            let _guard = crate::telemetry::init(None, "warn");
+            let inv = runtime()?.block_on(crate::escalate::investigate(
+                &settings,
+                &paths::DataDir::current(),
+                *incident_id,
+            ))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "incident {}: {}",
+                inv.incident_id,
+                inv.incident_md.display()
+            )?;
+            writeln!(out, "settings (guardrails): {}", inv.settings.display())?;
+            writeln!(out, "prompt: {}", inv.prompt.display())?;
+            writeln!(out, "working directory: {}", inv.workdir.display())?;
+            writeln!(out, "handed over: {}", inv.how)?;
+            match inv.problem {
+                None => Ok(()),
+                Some(p) => Err(Failure {
+                    code: 1,
+                    error: anyhow::anyhow!(p),
+                }),
+            }
+        }
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn print_status(out: &mut impl Write, v: &StatusView) -> std::io::Result<()> {
+    if !v.docker_reachable {
+        writeln!(
+            out,
+            "verdict: grey (Docker unreachable at {})",
+            v.docker_endpoint
+        )?;
+        if let Some(e) = &v.docker_error {
+            writeln!(out, "  {e}")?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<28} {:<10} {:<10} {:>8} {:>7} {:>9} {:>8}  {:<7} NOTE",
+        "CONTAINER", "STATE", "HEALTH", "RESTARTS", "CPU %", "MEM MB", "HTTP MS", "VERDICT"
+    )?;
+    for c in &v.containers {
+        writeln!(
+            out,
+            "{:<28} {:<10} {:<10} {:>8} {:>7} {:>9} {:>8}  {:<7} {}",
+            c.name,
+            c.state.as_str(),
+            c.health.as_str(),
+            c.restart_count,
+            opt(c.cpu_percent, 1),
+            opt(c.mem_mb, 1),
+            opt(c.response_time_ms, 0),
+            c.verdict.map(|v| v.as_str()).unwrap_or("-"),
+            c.note.as_deref().unwrap_or("")
+        )?;
+    }
+    writeln!(out, "verdict: {}", v.verdict)
+}
+
+fn print_incidents(out: &mut impl Write, list: &[Incident]) -> std::io::Result<()> {
+    if list.is_empty() {
+        return writeln!(out, "no incidents");
+    }
+    writeln!(
+        out,
+        "{:>5}  {:<24} {:<18} {:<15} {:<24} {:<24} {:<6} {:>3}  ACTIONS",
+        "ID", "CONTAINER", "KIND", "STATUS", "OPENED", "CLOSED", "HEALED", "TRY"
+    )?;
+    for i in list {
+        let actions: Vec<String> = i
+            .actions
+            .iter()
+            .map(|a| format!("{}:{}", a.action.as_str(), a.outcome))
+            .collect();
+        writeln!(
+            out,
+            "{:>5}  {:<24} {:<18} {:<15} {:<24} {:<24} {:<6} {:>3}  {}",
+            i.id,
+            i.container,
+            i.kind.as_str(),
+            i.status.as_str(),
+            i.opened_at,
+            i.closed_at.as_deref().unwrap_or("-"),
+            if i.auto_healed { "yes" } else { "no" },
+            i.attempts,
+            actions.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// `sickbay up` / `sickbay down`: runs compose on the configured stack, printing what
+/// compose prints as it goes.
+fn stack(cli: &Cli, op: crate::stack::Op) -> Result<(), Failure> {
+    use crate::stack::{self, ComposeError};
+    let (settings, _) = load_settings(cli)?;
+    let (tool, project) = stack::configured(&settings.stack).map_err(|e| Failure {
+        code: if matches!(e, ComposeError::NotConfigured) {
+            2
+        } else {
+            1
+        },
+        error: e.into(),
+    })?;
+    let files: Vec<String> = project
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    eprintln!("{}: {} (with {tool})", op.doing(), files.join(", "));
+    let result = runtime()?.block_on(stack::run(tool, &project, &op, |line| {
+        eprintln!("  {line}")
+    }));
+    match result {
+        Ok(()) => {
+            eprintln!("{}: done", op.doing());
+            Ok(())
+        }
+        // Its output is on the screen already.
+        Err(ComposeError::Failed {
+            command, status, ..
+        }) => Err(anyhow::anyhow!("`{command}` failed ({status}); its output is above").into()),
+        Err(ComposeError::TimedOut {
+            command, minutes, ..
+        }) => Err(anyhow::anyhow!(
+            "`{command}` did not finish within {minutes} minutes and was stopped; its output is \
+             above"
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The PreToolUse hook: exit 0 lets the tool call through, exit 2 blocks it with the reason on
+/// stderr (also when stdin cannot be read); "ask" goes back as the hook's JSON answer.
+fn guard() -> Result<(), Failure> {
+    use std::io::Read;
+    let mut input = String::new();
+    let decision = match std::io::stdin().take(4 << 20).read_to_string(&mut input) {
+        Ok(_) => crate::guard::check_hook_input(&input),
+        Err(e) => crate::guard::Decision::Block(format!("sickbay guard cannot read stdin: {e}")),
+    };
+    match decision {
+        crate::guard::Decision::Allow => Ok(()),
+        crate::guard::Decision::Ask(reason) => {
+            let answer = serde_json::json!({
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "ask",
+                    "permissionDecisionReason": reason,
+                }
+            });
+            println!("{answer}");
+            Ok(())
+        }
+        crate::guard::Decision::Block(reason) => {
+            eprintln!("{reason}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Prints a failure once, with its chain, and returns the exit code.
+pub fn report(f: Failure) -> ExitCode {
+    eprintln!("sickbay: {:#}", f.error);
+    ExitCode::from(f.code)
+}
