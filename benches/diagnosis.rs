@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use sickbay::diagnose::{offline, Evidence};
-use sickbay::redact::Redactor;
+use sickbay::agent::diagnose::{offline, Evidence};
+use sickbay::domain::redact::Redactor;
 
 const TRIALS: usize = 7;
 

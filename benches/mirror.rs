@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 mod support;
 
 use sickbay::config::Settings;
-use sickbay::mirror::{Running, Session, Target};
-use sickbay::store::Store;
+use sickbay::storage::mirror::{Running, Session, Target};
+use sickbay::storage::store::Store;
 
 const BACKLOG: u32 = 100_000;
 const RUNS: usize = 5;

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use sickbay::agent::diagnose::{diagnose, Evidence};
+use sickbay::agent::llm::TOOL_NAME;
 use sickbay::config::{Diagnosis as Settings, Provider};
-use sickbay::diagnose::{diagnose, Evidence};
-use sickbay::llm::TOOL_NAME;
 
 use crate::support::http_stand_in::{
     anthropic_error, anthropic_tool_answer, openai_content_answer, openai_tool_answer, HttpStandIn,
@@ -420,7 +420,7 @@ fn doctor_says_where_the_key_comes_from_never_the_key() {
 #[tokio::test]
 async fn a_real_containers_logs_and_env_are_diagnosed_without_its_secrets_leaving() {
     use crate::support::common::{docker, inspect, wait_until, Scenario};
-    use sickbay::redact::Redactor;
+    use sickbay::domain::redact::Redactor;
 
     let db_pass = "Real-Docker-Seed-77";
     let url_pass = "Url-Seed-88x";

@@ -11,8 +11,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::config::{Notify, WebhookFormat};
-use crate::event::Event;
-use crate::store::EventRow;
+use crate::domain::event::Event;
+use crate::storage::store::EventRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -282,7 +282,7 @@ pub async fn run_webhook(settings: Notify, events: broadcast::Receiver<EventRow>
     };
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     // The path of a Slack, Discord or ntfy URL is the secret: messages show it masked.
-    let shown = crate::redact::mask(&url);
+    let shown = crate::domain::redact::mask(&url);
     coalesce(&settings, events, |m| {
         let (body, headers) = webhook_payload(settings.webhook_format, &m, &host);
         let mut req = client.post(&url).body(body);
@@ -299,7 +299,7 @@ pub async fn run_webhook(settings: Notify, events: broadcast::Receiver<EventRow>
                 ),
                 Err(e) => tracing::warn!(
                     "cannot post a notification to the webhook {shown}: {}",
-                    crate::redact::mask_urls(&e.to_string())
+                    crate::domain::redact::mask_urls(&e.to_string())
                 ),
             }
         }

@@ -16,7 +16,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
-use crate::escape;
+use crate::domain::escape;
 
 /// Formats an event's or a span's fields as tracing does by default (`message key=value`),
 /// then writes their control characters visibly ([`escape::line`]).

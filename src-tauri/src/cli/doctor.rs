@@ -63,7 +63,7 @@ pub(super) fn doctor(cli: &Cli) -> Result<(), Failure> {
             ),
         }),
     }
-    checks.push(match crate::stack::Tool::detect() {
+    checks.push(match crate::docker::stack::Tool::detect() {
         Some(c) => Check {
             ok: true,
             essential: false,
@@ -78,7 +78,7 @@ pub(super) fn doctor(cli: &Cli) -> Result<(), Failure> {
         },
     });
     if let Ok((settings, _)) = load_settings(cli) {
-        if let Some(project) = crate::stack::Project::from_settings(&settings.stack) {
+        if let Some(project) = crate::docker::stack::Project::from_settings(&settings.stack) {
             let file = project.files[0].display().to_string();
             let missing = !project.missing_files().is_empty();
             checks.push(Check {
@@ -93,7 +93,7 @@ pub(super) fn doctor(cli: &Cli) -> Result<(), Failure> {
             });
         }
         checks.push(
-            match rt.block_on(crate::llm::describe(&settings.diagnosis)) {
+            match rt.block_on(crate::agent::llm::describe(&settings.diagnosis)) {
                 Ok(what) => Check {
                     ok: true,
                     essential: false,
@@ -132,7 +132,8 @@ pub(super) fn doctor(cli: &Cli) -> Result<(), Failure> {
                 "history {} (schema {}, {} incidents)",
                 paths::database_file().display(),
                 s.schema_version().unwrap_or(0),
-                s.count(crate::schema::Table::Incidents).unwrap_or(0)
+                s.count(crate::storage::schema::Table::Incidents)
+                    .unwrap_or(0)
             ),
             advice: None,
         }),
@@ -261,7 +262,7 @@ fn acting_check(settings: &Settings) -> Check {
 
 /// The Postgres mirror's line of `doctor`: reachable, schema version, rows pending, lag.
 fn mirror_check(rt: &tokio::runtime::Runtime, url: &str) -> Check {
-    let target = match crate::mirror::Target::parse(url) {
+    let target = match crate::storage::mirror::Target::parse(url) {
         Ok(t) => t,
         Err(e) => {
             return Check {
@@ -272,7 +273,10 @@ fn mirror_check(rt: &tokio::runtime::Runtime, url: &str) -> Check {
             }
         }
     };
-    let st = rt.block_on(crate::mirror::check(&target, &paths::database_file()));
+    let st = rt.block_on(crate::storage::mirror::check(
+        &target,
+        &paths::database_file(),
+    ));
     let backlog = format!(
         "{} rows pending{}",
         st.pending,

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{ConfigSource, Settings};
+use crate::domain::event::Event;
+use crate::domain::model::Incident;
 use crate::engine::{self, StatusView};
-use crate::event::Event;
-use crate::model::Incident;
-use crate::store::Store;
+use crate::storage::store::Store;
 use crate::{docker, paths};
 
 mod doctor;
@@ -160,8 +160,8 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Doctor => doctor(cli),
-        Command::Up => stack(cli, crate::stack::Op::Up),
-        Command::Down => stack(cli, crate::stack::Op::Stop),
+        Command::Up => stack(cli, crate::docker::stack::Op::Up),
+        Command::Down => stack(cli, crate::docker::stack::Op::Stop),
         Command::Guard => guard(),
         Command::Dashboard => Err(anyhow::anyhow!(
             "the dashboard is part of the tray app, and this build has none (built without the \
@@ -171,7 +171,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
         Command::Investigate { incident_id } => {
             let (settings, _) = load_settings(cli)?;
             let _guard = crate::telemetry::init(None, "warn");
-            let inv = runtime()?.block_on(crate::escalate::investigate(
+            let inv = runtime()?.block_on(crate::agent::escalate::investigate(
                 &settings,
                 &paths::DataDir::current(),
                 *incident_id,
@@ -272,8 +272,8 @@ fn print_incidents(out: &mut impl Write, list: &[Incident]) -> std::io::Result<(
 
 /// `sickbay up` / `sickbay down`: runs compose on the configured stack, printing what
 /// compose prints as it goes.
-fn stack(cli: &Cli, op: crate::stack::Op) -> Result<(), Failure> {
-    use crate::stack::{self, ComposeError};
+fn stack(cli: &Cli, op: crate::docker::stack::Op) -> Result<(), Failure> {
+    use crate::docker::stack::{self, ComposeError};
     let (settings, _) = load_settings(cli)?;
     let (tool, project) = stack::configured(&settings.stack).map_err(|e| Failure {
         code: if matches!(e, ComposeError::NotConfigured) {
@@ -318,12 +318,14 @@ fn guard() -> Result<(), Failure> {
     use std::io::Read;
     let mut input = String::new();
     let decision = match std::io::stdin().take(4 << 20).read_to_string(&mut input) {
-        Ok(_) => crate::guard::check_hook_input(&input),
-        Err(e) => crate::guard::Decision::Block(format!("sickbay guard cannot read stdin: {e}")),
+        Ok(_) => crate::domain::guard::check_hook_input(&input),
+        Err(e) => {
+            crate::domain::guard::Decision::Block(format!("sickbay guard cannot read stdin: {e}"))
+        }
     };
     match decision {
-        crate::guard::Decision::Allow => Ok(()),
-        crate::guard::Decision::Ask(reason) => {
+        crate::domain::guard::Decision::Allow => Ok(()),
+        crate::domain::guard::Decision::Ask(reason) => {
             let answer = serde_json::json!({
                 "hookSpecificOutput": {
                     "hookEventName": "PreToolUse",
@@ -334,7 +336,7 @@ fn guard() -> Result<(), Failure> {
             println!("{answer}");
             Ok(())
         }
-        crate::guard::Decision::Block(reason) => {
+        crate::domain::guard::Decision::Block(reason) => {
             eprintln!("{reason}");
             std::process::exit(2);
         }

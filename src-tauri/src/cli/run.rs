@@ -29,7 +29,7 @@ pub async fn run_engine(
             .0
         })
         .subscribe();
-    let alerts = tokio::spawn(crate::alert::run(
+    let alerts = tokio::spawn(crate::agent::alert::run(
         settings.clone(),
         paths::DataDir::current(),
         bus.subscribe(),
@@ -40,7 +40,7 @@ pub async fn run_engine(
         settings.notify.clone(),
         bus.subscribe(),
     ));
-    let mirror = crate::mirror::Running::start(
+    let mirror = crate::storage::mirror::Running::start(
         settings.storage.postgres_url(),
         paths::database_file(),
         None,
@@ -135,7 +135,15 @@ async fn stand_by(
 /// An event outside the engine's run, written like the engine's: history, then monitor.log.
 fn note_event(settings: &Settings, store: &Store, event: Event, fields: String) {
     let logs = paths::logs_dir();
-    let r = crate::journal::record(store, &logs, &settings.retention, event, None, None, fields);
+    let r = crate::storage::journal::record(
+        store,
+        &logs,
+        &settings.retention,
+        event,
+        None,
+        None,
+        fields,
+    );
     if let Err(e) = r {
         tracing::error!("history: recording {event} failed: {e}");
     }

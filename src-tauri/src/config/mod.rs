@@ -366,7 +366,7 @@ impl fmt::Display for ConfigError {
             write!(f, ", key `{key}`")?;
         }
         // A message may echo the value it refused: a webhook URL on the wrong line, say.
-        write!(f, ": {}", crate::redact::mask_urls(&self.message))
+        write!(f, ": {}", crate::domain::redact::mask_urls(&self.message))
     }
 }
 
@@ -520,7 +520,7 @@ impl Settings {
         at_least("retention", "log_max_mb", r.log_max_mb, 1)?;
         at_least("retention", "log_keep", r.log_keep.into(), 1)?;
         if !self.storage.postgres_url.trim().is_empty() {
-            crate::mirror::parse_url(&self.storage.postgres_url)
+            crate::storage::mirror::parse_url(&self.storage.postgres_url)
                 .map_err(|e| ("storage", "postgres_url", e.to_string()))?;
         }
         let url = self.notify.webhook_url.trim();

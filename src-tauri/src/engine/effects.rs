@@ -99,7 +99,7 @@ impl Engine {
                 let incident_id = t.incident.as_ref().map(|i| i.id);
                 let paths = t.policy.cache_paths.clone();
                 let stop_timeout = t.policy.stop_timeout_seconds;
-                let service = crate::stack::Service::of_container(&t.info.labels);
+                let service = crate::docker::stack::Service::of_container(&t.info.labels);
                 let service_name = service.as_ref().map(|s| s.service.clone());
                 let (event, fields) = match action {
                     HealAction::ClearCache => {

@@ -13,7 +13,7 @@ pub(super) struct Job {
     pub(super) action: HealAction,
     pub(super) paths: Vec<String>,
     pub(super) stop_timeout: u64,
-    pub(super) service: Option<crate::stack::Service>,
+    pub(super) service: Option<crate::docker::stack::Service>,
     pub(super) name: String,
 }
 
@@ -74,11 +74,11 @@ pub(super) fn spawn(job: Job, tx: mpsc::Sender<Msg>) {
 /// may have replaced the container before failing, and the incident follows the new one.
 async fn recreate(
     docker: &Docker,
-    service: Option<crate::stack::Service>,
+    service: Option<crate::docker::stack::Service>,
     action: HealAction,
     name: &str,
 ) -> (Result<(), String>, Option<ContainerInfo>) {
-    use crate::stack::{self, Op, Tool};
+    use crate::docker::stack::{self, Op, Tool};
     let Some(service) = service else {
         return (Err("the container is not a compose service".into()), None);
     };

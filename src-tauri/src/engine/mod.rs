@@ -31,17 +31,17 @@ use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::clock;
 use crate::config::{Policy, Settings};
+use crate::docker::monitor::{self, Sample};
+use crate::docker::probe::{ProbeResult, Prober};
 use crate::docker::{self, ContainerInfo, Docker, DockerEvent, EventKind, StatsSample};
-use crate::event::Event;
-use crate::heal::{Capabilities, ContainerHeal, Death, Decision, Input, Limits};
-use crate::logfile::{self, LogFile};
-use crate::model::{
+use crate::domain::event::Event;
+use crate::domain::heal::{Capabilities, ContainerHeal, Death, Decision, Input, Limits};
+use crate::domain::model::{
     container_verdict, ActionRecord, ContainerId, HealAction, Health, IncidentKind, IncidentStatus,
     RunState, Verdict,
 };
-use crate::monitor::{self, Sample};
-use crate::probe::{ProbeResult, Prober};
-use crate::store::{EventRow, MetricRow, Store};
+use crate::storage::logfile::{self, LogFile};
+use crate::storage::store::{EventRow, MetricRow, Store};
 
 mod effects;
 mod executors;
@@ -440,7 +440,7 @@ impl Engine {
                 tracing::error!("cannot write monitor.log: {e}");
             }
         }
-        tracing::info!(target: "sickbay::event", "{event} {fields}");
+        tracing::info!(target: "sickbay::domain::event", "{event} {fields}");
     }
 
     /// Says so when containers were restarted by others while failing, within the window.
@@ -755,7 +755,7 @@ mod ordering_tests {
             exit_code: 0,
             started_at: String::new(),
             labels: HashMap::new(),
-            restart_policy: crate::model::RestartPolicy::No,
+            restart_policy: crate::domain::model::RestartPolicy::No,
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),

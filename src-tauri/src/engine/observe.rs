@@ -268,7 +268,7 @@ impl Engine {
                 } else if !ours
                     && !docker_policy
                     && (ev.kind == EventKind::Restart
-                        || t.info.restart_policy == crate::model::RestartPolicy::No)
+                        || t.info.restart_policy == crate::domain::model::RestartPolicy::No)
                 {
                     self.feed(&id, Input::UserActed);
                 }

@@ -127,7 +127,7 @@ mod tests {
             exit_code,
             started_at: String::new(),
             labels: HashMap::new(),
-            restart_policy: crate::model::RestartPolicy::from_docker(policy),
+            restart_policy: crate::domain::model::RestartPolicy::from_docker(policy),
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),

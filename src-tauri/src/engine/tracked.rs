@@ -93,7 +93,7 @@ impl Tracked {
 
     /// Whether `labels` are those of the same compose service as this container.
     pub(super) fn same_service(&self, labels: &HashMap<String, String>) -> bool {
-        crate::stack::Service::same_service(&self.info.labels, labels)
+        crate::docker::stack::Service::same_service(&self.info.labels, labels)
     }
 
     /// Whether a Docker event at `time_nano` happened before Sickbay's last action began:
@@ -159,7 +159,7 @@ mod tests {
             exit_code: 0,
             started_at: String::new(),
             labels: labels.clone(),
-            restart_policy: crate::model::RestartPolicy::No,
+            restart_policy: crate::domain::model::RestartPolicy::No,
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),

@@ -187,7 +187,7 @@ pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
         Ok(s) => s,
         Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
     };
-    let open: HashMap<String, crate::model::Incident> = store
+    let open: HashMap<String, crate::domain::model::Incident> = store
         .open_incidents()
         .unwrap_or_default()
         .into_iter()

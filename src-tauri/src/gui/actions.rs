@@ -9,8 +9,8 @@ use tauri_plugin_autostart::ManagerExt;
 use super::state::Shared;
 use super::tray::Action;
 use super::Quit;
+use crate::docker::stack::{self, Op};
 use crate::engine::Control;
-use crate::stack::{self, Op};
 
 pub fn handle<R: Runtime>(app: &AppHandle<R>, action: Action) {
     match action {

@@ -10,10 +10,10 @@ use tauri::{Runtime, State};
 
 use super::state::{Origin, Shared};
 use crate::config::{ConfigSource, Settings};
+use crate::docker::stack::StackStatus;
+use crate::domain::model::Incident;
 use crate::engine::{Control, StatusView};
-use crate::model::Incident;
-use crate::stack::StackStatus;
-use crate::store::{EventRow, MetricRow};
+use crate::storage::store::{EventRow, MetricRow};
 use crate::{clock, paths};
 
 /// An incident with its timeline: what happened and what was tried.
@@ -128,7 +128,9 @@ pub fn setting_rows(settings: &Settings, file: &toml::Table) -> Vec<SettingRow> 
                 key: format!("{section}.{key}"),
                 // A password in `storage.postgres_url`, a webhook's secret path: masked.
                 value: match value.as_str() {
-                    Some(text) => toml::Value::String(crate::redact::mask(text)).to_string(),
+                    Some(text) => {
+                        toml::Value::String(crate::domain::redact::mask(text)).to_string()
+                    }
                     None => value.to_string(),
                 },
                 origin: if from_file {
@@ -230,8 +232,8 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
 #[cfg(all(test, feature = "mock-runtime"))]
 mod tests {
     use super::*;
-    use crate::model::{ActionRecord, HealAction, IncidentKind, IncidentStatus};
-    use crate::store::Store;
+    use crate::domain::model::{ActionRecord, HealAction, IncidentKind, IncidentStatus};
+    use crate::storage::store::Store;
     use std::sync::Mutex;
     use tauri::ipc::{CallbackFn, InvokeBody};
     use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};

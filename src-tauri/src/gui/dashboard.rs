@@ -22,9 +22,9 @@ use super::commands;
 use super::state::{self, Origin, Shared};
 use super::{RECORD_EVENT, STACK_EVENT, STATUS_EVENT};
 use crate::cli::{self, Cli, Failure};
+use crate::docker::stack::{Op, StackStatus};
 use crate::engine::{Control, StatusView};
-use crate::stack::{Op, StackStatus};
-use crate::store::{EventRow, Store};
+use crate::storage::store::{EventRow, Store};
 use crate::{docker, paths, telemetry};
 
 /// The dashboard window's label (the capability file names it).

@@ -19,10 +19,10 @@ use tauri::{AppHandle, Manager, RunEvent, Runtime};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::cli::{self, Cli, Failure};
+use crate::docker::stack::{Op, StackStatus};
+use crate::domain::model::{Incident, Verdict};
 use crate::engine::{self, StatusView};
-use crate::model::{Incident, Verdict};
-use crate::stack::{Op, StackStatus};
-use crate::store::{EventRow, Store};
+use crate::storage::store::{EventRow, Store};
 use crate::{docker, paths, telemetry};
 use dashboard::DashboardProcess;
 use state::Shared;
@@ -88,7 +88,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (stack_tx, _) = watch::channel(StackStatus::new(&settings.stack));
     let (requests_tx, mut requests_rx) = mpsc::unbounded_channel::<bool>();
     let notify_settings = settings.notify.clone();
-    let stack_configured = crate::stack::Project::from_settings(&settings.stack).is_some();
+    let stack_configured = crate::docker::stack::Project::from_settings(&settings.stack).is_some();
     let config_file = source.file().map(Path::to_path_buf);
     let dashboard = DashboardProcess::new(dashboard::config_for_child(cli), events_tx.clone());
     let shared = Shared {
@@ -165,7 +165,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             }
             // Finding compose runs it (`version`): off the menu's thread, before the first click.
             if stack_configured {
-                std::thread::spawn(crate::stack::Tool::cached);
+                std::thread::spawn(crate::docker::stack::Tool::cached);
             }
             Ok(())
         })

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 
 use crate::config::Notify;
 use crate::notify::{self, Message};
-use crate::store::EventRow;
+use crate::storage::store::EventRow;
 
 /// The action's id, as the notification server reports it back.
 #[cfg(all(unix, not(target_os = "macos")))]

@@ -10,9 +10,9 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{ConfigSource, Settings};
+use crate::docker::stack::StackStatus;
 use crate::engine::{Control, StatusView};
-use crate::stack::StackStatus;
-use crate::store::Store;
+use crate::storage::store::Store;
 
 /// Where the configuration file's path came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,8 +5,8 @@
 //! its items can change: so the menu has a fixed shape (the same top-level items always) and
 //! only texts, enabled flags and the two submenus' entries vary.
 
+use crate::domain::model::{Incident, IncidentStatus, Verdict};
 use crate::engine::{ContainerView, StatusView};
-use crate::model::{Incident, IncidentStatus, Verdict};
 
 /// What a menu item does. Every action of the app is a menu item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +143,7 @@ impl TrayModel {
             .iter()
             .map(|c| {
                 let mut line = format!("{}: {}", c.name, c.state.as_str());
-                if c.health != crate::model::Health::None {
+                if c.health != crate::domain::model::Health::None {
                     line.push_str(&format!(", {}", c.health.as_str()));
                 }
                 if c.note.is_some() {
@@ -241,8 +241,8 @@ impl Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::{Health, IncidentKind, RunState};
     use crate::engine::ContainerView;
-    use crate::model::{Health, IncidentKind, RunState};
 
     fn container(name: &str, verdict: Option<Verdict>, note: Option<&str>) -> ContainerView {
         ContainerView {

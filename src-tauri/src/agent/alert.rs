@@ -3,7 +3,7 @@
 //! kill, or `[alerts] failure_threshold` failed heals of one container within the window. One
 //! escalation per incident. The decision is pure ([`AlertWatcher`]); [`run`] writes
 //! `logs/alert_watcher.log` and `logs/critical_alerts.log` (with the incident's events and the
-//! [`patterns`](crate::patterns) analysis) and escalates. It reads the history only through
+//! [`patterns`](crate::domain::patterns) analysis) and escalates. It reads the history only through
 //! `store` and leaves the pattern analysis' thresholds to `patterns`.
 //! It is handed the data folder it works in ([`DataDir`], by `cli::run_engine`): it must not
 //! look up the global one, nor write the incident's files itself (escalation does).
@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 use crate::config::Settings;
-use crate::event::Event;
+use crate::domain::event::Event;
 use crate::paths::DataDir;
-use crate::store::{EventRow, Store};
-use crate::{clock, escalate, escape, logfile, patterns};
+use crate::storage::store::{EventRow, Store};
+use crate::{agent::escalate, clock, domain::escape, domain::patterns, storage::logfile};
 
 /// Why an incident is escalated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,7 +312,7 @@ async fn follow_logs(
             .borrow_and_update()
             .containers
             .iter()
-            .filter(|c| c.state == crate::model::RunState::Running)
+            .filter(|c| c.state == crate::domain::model::RunState::Running)
             .map(|c| (c.id.clone(), c.name.clone()))
             .collect();
         tasks.retain(|id, t| running.iter().any(|(r, _)| r == id) && !t.0.is_finished());
@@ -348,9 +348,9 @@ async fn follow_one(
     tx: tokio::sync::mpsc::Sender<LogMatch>,
 ) {
     use futures_util::StreamExt;
-    let cid = crate::model::ContainerId(id);
+    let cid = crate::domain::model::ContainerId(id);
     let redactor = match docker.inspect(&cid).await {
-        Ok(info) => crate::redact::Redactor::from_env(&info.env),
+        Ok(info) => crate::domain::redact::Redactor::from_env(&info.env),
         Err(_) => return,
     };
     let mut last: Option<Instant> = None;
@@ -363,7 +363,7 @@ async fn follow_one(
             continue;
         }
         last = Some(Instant::now());
-        let line = crate::redact::cap(&redactor.redact(&line), 500);
+        let line = crate::domain::redact::cap(&redactor.redact(&line), 500);
         let m = LogMatch {
             container: name.clone(),
             pattern: pattern.clone(),
@@ -434,7 +434,7 @@ fn append(dir: &Path, file: &str, line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{IncidentKind, IncidentStatus};
+    use crate::domain::model::{IncidentKind, IncidentStatus};
 
     /// A data folder of its own with one open incident of `web` and one event on it.
     fn data_with_incident() -> (tempfile::TempDir, DataDir, i64) {

@@ -404,14 +404,14 @@ pub fn cap(text: &str, max_bytes: usize) -> String {
 /// Fences untrusted text (container logs) in a Markdown code block that it cannot close,
 /// under a line saying it is untrusted data. ANSI sequences are removed; other control
 /// characters (but newline and tab), Unicode line separators and bidirectional overrides are
-/// written visibly ([`crate::escape::line`]).
+/// written visibly ([`crate::domain::escape::line`]).
 pub fn fence(label: &str, text: &str) -> String {
     let text = strip_ansi(text);
     let clean = text
         .split('\n')
         .map(|line| {
             line.split('\t')
-                .map(crate::escape::line)
+                .map(crate::domain::escape::line)
                 .collect::<Vec<_>>()
                 .join("\t")
         })
@@ -431,10 +431,10 @@ pub fn fence(label: &str, text: &str) -> String {
 
 /// Untrusted text that is not a secret (a container's name, a label, a path read from a label)
 /// as Markdown inline code: on one line, its control characters written visibly
-/// ([`crate::escape::line`]), between more backticks than any run in it, so it cannot end the
+/// ([`crate::domain::escape::line`]), between more backticks than any run in it, so it cannot end the
 /// span early and go on as Markdown.
 pub fn code_span(text: &str) -> String {
-    let text = crate::escape::line(text);
+    let text = crate::domain::escape::line(text);
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let ticks = "`".repeat(longest_run + 1);
     // CommonMark drops one space at each end when both are there: padding for a span that

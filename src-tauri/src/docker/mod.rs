@@ -3,6 +3,10 @@
 //! It is the one reader of `DOCKER_HOST` ([`endpoint_from_env`]). It must not decide anything
 //! about containers: that is the engine's and the heal policy's.
 
+pub mod monitor;
+pub mod probe;
+pub mod stack;
+
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::time::Duration;
@@ -14,7 +18,7 @@ use bollard::query_parameters::{
 use bollard::Docker as Bollard;
 use futures_util::{Stream, StreamExt};
 
-use crate::model::{ContainerId, Health, RestartPolicy, RunState};
+use crate::domain::model::{ContainerId, Health, RestartPolicy, RunState};
 
 /// How long a connection attempt (and the version negotiation) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use crate::clock;
 use crate::config::Retention;
-use crate::event::Event;
-use crate::logfile::{self, LogFile};
-use crate::store::{EventRow, Store, StoreError};
+use crate::domain::event::Event;
+use crate::storage::logfile::{self, LogFile};
+use crate::storage::store::{EventRow, Store, StoreError};
 
 /// Records `event` in the history, then in `monitor.log` under `logs`; a log file that cannot
 /// be written is said in the diagnostic log (the history has the event).

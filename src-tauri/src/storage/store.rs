@@ -12,16 +12,16 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::model::{ActionRecord, Incident, IncidentKind, IncidentStatus};
-use crate::patterns;
-use crate::schema::{MirroredTable, Table, MIRRORED};
+use crate::domain::model::{ActionRecord, Incident, IncidentKind, IncidentStatus};
+use crate::domain::patterns;
+use crate::storage::schema::{MirroredTable, Table, MIRRORED};
 
 /// The migrations, in order. A database at `user_version = n` has the first `n` applied.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/sqlite/0001_history.sql"),
-    include_str!("../../migrations/sqlite/0002_mirror.sql"),
-    include_str!("../../migrations/sqlite/0003_escalation.sql"),
-    include_str!("../../migrations/sqlite/0004_follow_up.sql"),
+    include_str!("../../../migrations/sqlite/0001_history.sql"),
+    include_str!("../../../migrations/sqlite/0002_mirror.sql"),
+    include_str!("../../../migrations/sqlite/0003_escalation.sql"),
+    include_str!("../../../migrations/sqlite/0004_follow_up.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -296,7 +296,11 @@ impl Store {
             .optional()?)
     }
 
-    pub fn set_commits(&self, id: i64, commits: &[crate::model::Commit]) -> Result<(), StoreError> {
+    pub fn set_commits(
+        &self,
+        id: i64,
+        commits: &[crate::domain::model::Commit],
+    ) -> Result<(), StoreError> {
         let json = serde_json::to_string(commits).unwrap_or_else(|_| "[]".into());
         self.conn.execute(
             "UPDATE monitor_incidents SET commits = ?2, updated_at = ?3 WHERE id = ?1",
@@ -748,7 +752,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::HealAction;
+    use crate::domain::model::HealAction;
 
     fn metric(ts: &str, name: &str, cpu: f64) -> MetricRow {
         MetricRow {

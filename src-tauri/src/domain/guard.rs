@@ -103,8 +103,8 @@ pub fn is_secret_path(path: &str) -> bool {
 
 /// Text that carries a secret (a key shape, a password assignment, a PEM key).
 fn carries_secret(text: &str) -> bool {
-    let plain = crate::redact::strip_ansi(text);
-    crate::redact::Redactor::new(Vec::new()).redact(&plain) != plain
+    let plain = crate::domain::redact::strip_ansi(text);
+    crate::domain::redact::Redactor::new(Vec::new()).redact(&plain) != plain
 }
 
 fn check_edit(input: &Value) -> Decision {

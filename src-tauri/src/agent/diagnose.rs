@@ -7,9 +7,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::agent::llm;
 use crate::config::{self, Provider};
-use crate::llm;
-use crate::redact::{self, Redactor};
+use crate::domain::redact::{self, Redactor};
 
 /// What is known about the failure. Callers pass it already redacted.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -96,7 +96,7 @@ impl Diagnosis {
         if let Some(why) = &self.llm_error {
             out.push_str(&format!(
                 "LLM reading missing: {}\n",
-                crate::escape::line(why)
+                crate::domain::escape::line(why)
             ));
         }
         out

@@ -9,16 +9,16 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::agent::diagnose::{self, Evidence};
 use crate::config::Settings;
-use crate::diagnose::{self, Evidence};
+use crate::docker::stack::Service;
 use crate::docker::{ContainerInfo, Docker};
-use crate::event::Event;
-use crate::model::{ContainerId, Incident};
+use crate::domain::event::Event;
+use crate::domain::model::{ContainerId, Incident};
+use crate::domain::redact::{self, Redactor};
 use crate::paths::DataDir;
-use crate::redact::{self, Redactor};
-use crate::stack::Service;
-use crate::store::{EventRow, Store, StoreError};
-use crate::{clock, escape, logfile, terminal};
+use crate::storage::store::{EventRow, Store, StoreError};
+use crate::{agent::terminal, clock, domain::escape, storage::logfile};
 
 /// Lines of the container's own log put in `incident.md`.
 const LOG_LINES: usize = 200;
@@ -277,7 +277,7 @@ fn git_head(dir: &Path) -> Option<String> {
 pub fn follow_up(
     data: &DataDir,
     incident_id: i64,
-) -> Result<Option<Vec<crate::model::Commit>>, EscalateError> {
+) -> Result<Option<Vec<crate::domain::model::Commit>>, EscalateError> {
     let store = Store::open(&data.database_file())?;
     let Some((workdir, head)) = store.escalation_origin(incident_id)? else {
         return Ok(None);
@@ -287,11 +287,11 @@ pub fn follow_up(
         .current_dir(&workdir)
         .stderr(std::process::Stdio::null())
         .output();
-    let commits: Vec<crate::model::Commit> = match out {
+    let commits: Vec<crate::domain::model::Commit> = match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter_map(|l| l.split_once(' '))
-            .map(|(id, summary)| crate::model::Commit {
+            .map(|(id, summary)| crate::domain::model::Commit {
                 id: id.to_string(),
                 summary: summary.to_string(),
             })
@@ -515,7 +515,7 @@ fn record(
         "container:{} incident:{} how:{how}",
         incident.container, incident.id
     );
-    Ok(crate::journal::record(
+    Ok(crate::storage::journal::record(
         store,
         &data.logs_dir(),
         &settings.retention,

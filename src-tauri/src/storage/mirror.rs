@@ -27,17 +27,17 @@ use tokio::sync::watch;
 use tokio_postgres::config::Host;
 use tokio_postgres::Client;
 
-use crate::schema::{MirroredTable, MIRRORED};
-use crate::store::{Store, StoreError};
+use crate::storage::schema::{MirroredTable, MIRRORED};
+use crate::storage::store::{Store, StoreError};
 
 mod tls;
 pub use tls::{RootCert, SslMode, TlsOptions};
 
 /// The Postgres schema, applied in order at connect and recorded in `sickbay_schema`.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/postgres/0001_history.sql"),
-    include_str!("../../migrations/postgres/0002_escalation.sql"),
-    include_str!("../../migrations/postgres/0003_follow_up.sql"),
+    include_str!("../../../migrations/postgres/0001_history.sql"),
+    include_str!("../../../migrations/postgres/0002_escalation.sql"),
+    include_str!("../../../migrations/postgres/0003_follow_up.sql"),
 ];
 
 /// Outbox entries sent per round trip.
@@ -131,7 +131,7 @@ impl Target {
             config,
             tls,
             connector,
-            shown: crate::redact::mask(url.trim()),
+            shown: crate::domain::redact::mask(url.trim()),
         })
     }
 
@@ -234,7 +234,7 @@ impl fmt::Debug for Target {
 /// for user ...", "error connecting to server: Connection refused ..."), URLs masked.
 fn reason(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
-        return crate::redact::mask_urls(&format!("{}: {}", db.severity(), db.message()));
+        return crate::domain::redact::mask_urls(&format!("{}: {}", db.severity(), db.message()));
     }
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -243,12 +243,12 @@ fn reason(e: &tokio_postgres::Error) -> String {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    crate::redact::mask_urls(&text)
+    crate::domain::redact::mask_urls(&text)
 }
 
 /// The password kept in the system keychain (account `postgres`), if any.
 fn keychain_password() -> Option<String> {
-    crate::keychain::lookup("postgres").ok().flatten()
+    crate::agent::keychain::lookup("postgres").ok().flatten()
 }
 
 /// How the mirror stands, for `doctor`, `status` and the tray.

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::{self, Step};
-use crate::model::{HealAction, IncidentKind, Verdict};
+use crate::domain::model::{HealAction, IncidentKind, Verdict};
 
 /// Why healing stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1211,8 +1211,8 @@ mod tests {
     #[test]
     fn action_deadlines_outlast_composes_own_limits() {
         let stop = Duration::from_secs(10);
-        let recreate = crate::stack::Op::Recreate("web".into()).time_limit();
-        let build = crate::stack::Op::Build("web".into()).time_limit();
+        let recreate = crate::docker::stack::Op::Recreate("web".into()).time_limit();
+        let build = crate::docker::stack::Op::Build("web".into()).time_limit();
         assert!(action_deadline(HealAction::Recreate, stop) > recreate);
         assert!(action_deadline(HealAction::Rebuild, stop) > recreate + build);
         assert!(action_deadline(HealAction::Restart, stop) > stop);

@@ -9,9 +9,9 @@ use std::time::Instant;
 use futures_util::StreamExt;
 
 use crate::config::{self, Policy, Settings};
+use crate::docker::probe::{ProbeResult, Prober};
 use crate::docker::{ContainerInfo, Docker, DockerError, Listed, StatsSample};
-use crate::model::RunState;
-use crate::probe::{ProbeResult, Prober};
+use crate::domain::model::RunState;
 
 /// What one sweep saw of one container.
 #[derive(Debug, Clone)]

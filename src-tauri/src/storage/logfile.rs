@@ -8,7 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::escape;
+use crate::domain::escape;
 
 pub struct LogFile {
     path: PathBuf,

@@ -16,7 +16,7 @@ pub const TOOL_NAME: &str = "record_diagnosis";
 /// The Messages API version sent in `anthropic-version`.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// The keychain service under which the key may be stored (account = `api_key_env`).
-pub const KEYCHAIN_SERVICE: &str = crate::keychain::SERVICE;
+pub const KEYCHAIN_SERVICE: &str = crate::agent::keychain::SERVICE;
 const MAX_TOKENS: u32 = 1024;
 /// Items kept from each list of the answer.
 const MAX_ITEMS: usize = 20;
@@ -177,7 +177,7 @@ async fn find_key_and_source(
 /// [`keychain::lookup`] off the async runtime.
 async fn keychain_lookup(account: &str) -> Result<Option<String>, String> {
     let account = account.to_string();
-    tokio::task::spawn_blocking(move || crate::keychain::lookup(&account))
+    tokio::task::spawn_blocking(move || crate::agent::keychain::lookup(&account))
         .await
         .unwrap_or_else(|e| Err(format!("the keychain lookup failed: {e}")))
 }
@@ -441,9 +441,9 @@ fn error_fields(body: &str) -> (Option<String>, String, Option<String>) {
         .or_else(|| err["code"].as_str())
         .map(str::to_string);
     let message = match err["message"].as_str().or_else(|| err.as_str()) {
-        Some(m) => crate::redact::cap(m.trim(), 500),
+        Some(m) => crate::domain::redact::cap(m.trim(), 500),
         None if body.trim().is_empty() => "(empty body)".to_string(),
-        None => crate::redact::cap(body.trim(), 300),
+        None => crate::domain::redact::cap(body.trim(), 300),
     };
     (kind, message, code)
 }
