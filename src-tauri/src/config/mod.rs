@@ -32,6 +32,44 @@ pub struct Settings {
     pub alerts: Alerts,
     pub notify: Notify,
     pub stack: Stack,
+    /// Where each value came from, resolved once when the configuration loads.
+    #[serde(skip)]
+    pub origins: Origins,
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Default,
+    File,
+    Environment,
+    CommandLine,
+}
+
+/// The origin of every setting that is not a default: dotted keys (`heal.max_attempts`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origins {
+    set: HashMap<String, Origin>,
+}
+
+impl Origins {
+    pub fn of(&self, key: &str) -> Origin {
+        self.set.get(key).copied().unwrap_or(Origin::Default)
+    }
+
+    fn from_file(text: &str) -> Self {
+        let table: toml::Table = text.parse().unwrap_or_default();
+        let mut set = HashMap::new();
+        for (section, values) in &table {
+            if let Some(values) = values.as_table() {
+                for key in values.keys() {
+                    set.insert(format!("{section}.{key}"), Origin::File);
+                }
+            }
+        }
+        Self { set }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,12 +181,10 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// The mirror's URL from the environment or the file, if one is set.
+    /// The mirror's URL (the environment's `SICKBAY_POSTGRES_URL` was applied when the
+    /// configuration loaded), if one is set.
     pub fn postgres_url(&self) -> Option<String> {
-        std::env::var("SICKBAY_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .or_else(|| Some(self.postgres_url.clone()).filter(|u| !u.trim().is_empty()))
+        Some(self.postgres_url.clone()).filter(|u| !u.trim().is_empty())
     }
 }
 
@@ -398,17 +434,35 @@ impl Settings {
             Some(p) => (p.to_path_buf(), true),
             None => (crate::paths::default_config_file(), false),
         };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((Self::parse(&text, &path)?, ConfigSource::File(path))),
+        let (mut settings, source) = match std::fs::read_to_string(&path) {
+            Ok(text) => (Self::parse(&text, &path)?, ConfigSource::File(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-                Ok((Self::default(), ConfigSource::Defaults { looked_at: path }))
+                (Self::default(), ConfigSource::Defaults { looked_at: path })
             }
-            Err(e) => Err(ConfigError {
-                path,
-                line: None,
-                key: None,
-                message: format!("cannot read the file: {e}"),
-            }),
+            Err(e) => {
+                return Err(ConfigError {
+                    path,
+                    line: None,
+                    key: None,
+                    message: format!("cannot read the file: {e}"),
+                })
+            }
+        };
+        settings.apply_environment();
+        Ok((settings, source))
+    }
+
+    /// The environment's overrides of the file (`SICKBAY_POSTGRES_URL`), read here and
+    /// nowhere else, with their origin.
+    fn apply_environment(&mut self) {
+        if let Some(url) = std::env::var("SICKBAY_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        {
+            self.storage.postgres_url = url;
+            self.origins
+                .set
+                .insert("storage.postgres_url".into(), Origin::Environment);
         }
     }
 
@@ -445,6 +499,7 @@ impl Settings {
                 key: Some(format!("{section}.{key}")),
                 message,
             })?;
+        settings.origins = Origins::from_file(text);
         Ok(settings)
     }
 
@@ -651,6 +706,19 @@ impl Diagnosis {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_value_knows_where_it_came_from_once_loaded() {
+        let text = "[heal]\nmax_attempts = 5\n[notify]\ndesktop = false\n";
+        let s = Settings::parse(text, Path::new("sickbay.toml")).expect("valid");
+        assert_eq!(s.origins.of("heal.max_attempts"), Origin::File);
+        assert_eq!(s.origins.of("notify.desktop"), Origin::File);
+        assert_eq!(s.origins.of("heal.window_minutes"), Origin::Default);
+        assert_eq!(
+            Settings::default().origins.of("heal.max_attempts"),
+            Origin::Default
+        );
+    }
+
     fn parse(text: &str) -> Result<Settings, ConfigError> {
         Settings::parse(text, Path::new("sickbay.toml"))
     }
@@ -658,7 +726,13 @@ mod tests {
     #[test]
     fn the_example_config_parses_and_matches_the_defaults() {
         let s = parse(EXAMPLE_CONFIG).expect("example config parses");
-        assert_eq!(s, Settings::default());
+        // Every key is written in the example: the same values, all from the file.
+        assert_eq!(s.origins.of("heal.max_attempts"), Origin::File);
+        let values = Settings {
+            origins: Origins::default(),
+            ..s
+        };
+        assert_eq!(values, Settings::default());
     }
 
     #[test]

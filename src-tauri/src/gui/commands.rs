@@ -77,14 +77,6 @@ impl Shared {
             ConfigSource::File(p) => (p.clone(), true),
             ConfigSource::Defaults { looked_at } => (looked_at.clone(), false),
         };
-        let file: toml::Table = if exists {
-            std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .unwrap_or_default()
-        } else {
-            toml::Table::new()
-        };
         let data_from_env = paths::data_dir_from_env().is_some();
         SettingsView {
             config_file: path.display().to_string(),
@@ -97,7 +89,7 @@ impl Shared {
                 Origin::Default
             },
             rows: {
-                let mut rows = setting_rows(&self.settings, &file);
+                let mut rows = setting_rows(&self.settings);
                 rows.push(SettingRow {
                     key: "docker.host".into(),
                     value: crate::docker::endpoint(),
@@ -113,30 +105,25 @@ impl Shared {
     }
 }
 
-/// Every key of the effective configuration, and whether the file set it.
-pub fn setting_rows(settings: &Settings, file: &toml::Table) -> Vec<SettingRow> {
+/// Every key of the effective configuration, and where its value came from.
+pub fn setting_rows(settings: &Settings) -> Vec<SettingRow> {
     let effective = toml::Table::try_from(settings).unwrap_or_default();
     let mut rows = Vec::new();
     for (section, values) in &effective {
         let Some(values) = values.as_table() else {
             continue;
         };
-        let in_file = file.get(section).and_then(|s| s.as_table());
         for (key, value) in values {
-            let from_file = in_file.is_some_and(|t| t.contains_key(key));
+            let key = format!("{section}.{key}");
             rows.push(SettingRow {
-                key: format!("{section}.{key}"),
+                origin: settings.origins.of(&key),
+                key,
                 // A password in `storage.postgres_url`, a webhook's secret path: masked.
                 value: match value.as_str() {
                     Some(text) => {
                         toml::Value::String(crate::domain::redact::mask(text)).to_string()
                     }
                     None => value.to_string(),
-                },
-                origin: if from_file {
-                    Origin::File
-                } else {
-                    Origin::Default
                 },
             });
         }

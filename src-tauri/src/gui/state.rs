@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::config::{ConfigSource, Settings};
@@ -14,15 +13,7 @@ use crate::docker::stack::StackStatus;
 use crate::engine::{Control, StatusView};
 use crate::storage::store::Store;
 
-/// Where the configuration file's path came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    Default,
-    File,
-    Environment,
-    CommandLine,
-}
+pub use crate::config::Origin;
 
 /// The state shared by the tray, the commands and the window.
 pub struct Shared {
