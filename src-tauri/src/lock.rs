@@ -65,12 +65,15 @@ pub fn try_acquire(
     match file.try_lock() {
         Ok(()) => {
             if writable {
-                // Best effort: the others only show it.
-                let _ = file
+                // The others only show it: a failure is said, never fatal.
+                let written = file
                     .set_len(0)
                     .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
                     .and_then(|()| file.write_all(me.as_bytes()))
                     .and_then(|()| file.flush());
+                if let Err(e) = written {
+                    tracing::debug!("cannot write {}: {e}", path.display());
+                }
             }
             Ok(Acquire::Acting(ActingLock { _file: file, path }))
         }

@@ -52,7 +52,9 @@ impl HistoryHealth {
 
     pub(super) fn remove(&self) {
         if let Some(path) = &self.state_file {
-            let _ = std::fs::remove_file(path);
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::warn!("cannot remove {}: {e}", path.display());
+            }
         }
     }
 }

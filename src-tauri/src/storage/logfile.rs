@@ -71,7 +71,16 @@ impl LogFile {
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
-        let _ = std::fs::remove_file(self.numbered(self.keep));
+        let oldest = self.numbered(self.keep);
+        match std::fs::remove_file(&oldest) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("cannot remove {}: {e}", oldest.display()),
+                ));
+            }
+            _ => {}
+        }
         for n in (1..self.keep).rev() {
             let from = self.numbered(n);
             if from.exists() {

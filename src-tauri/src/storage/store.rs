@@ -125,7 +125,10 @@ impl Store {
             source,
         };
         if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            // Opening the file below says what is wrong when the folder cannot be made.
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::debug!("cannot create {}: {e}", dir.display());
+            }
         }
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
