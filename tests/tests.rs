@@ -6,6 +6,7 @@ mod diagnosis;
 mod docker_outage;
 mod engine_scenarios;
 mod escalation;
+mod events;
 mod guard;
 mod hardening;
 mod history;

@@ -146,6 +146,31 @@ pub struct DockerEvent {
     pub time_nano: i64,
 }
 
+/// The container events Sickbay acts on (`map_event` reads each): the subscription asks Docker
+/// for these only, so the three `exec_*` events every health check makes never leave the
+/// daemon. `health_status` matches every status (Docker compares it by prefix).
+pub const ACTED_ON: &[&str] = &[
+    "die",
+    "oom",
+    "start",
+    "restart",
+    "stop",
+    "kill",
+    "destroy",
+    "health_status",
+];
+
+/// The filters of Sickbay's event subscription: containers' events, only those it acts on.
+pub fn event_filters() -> HashMap<String, Vec<String>> {
+    HashMap::from([
+        ("type".to_string(), vec!["container".to_string()]),
+        (
+            "event".to_string(),
+            ACTED_ON.iter().map(|e| e.to_string()).collect(),
+        ),
+    ])
+}
+
 /// Maps one of Docker's event messages to the domain, if it is one Sickbay cares about.
 fn map_event(msg: bollard::models::EventMessage) -> Option<DockerEvent> {
     let action = msg.action?;
@@ -433,8 +458,9 @@ impl Docker {
 
     /// Docker's container events, from now on.
     pub fn events(&self) -> EventStream {
-        let filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
-        let opts = EventsOptionsBuilder::default().filters(&filters).build();
+        let opts = EventsOptionsBuilder::default()
+            .filters(&event_filters())
+            .build();
         let endpoint = self.endpoint.clone();
         Box::pin(self.client.events(Some(opts)).filter_map(move |r| {
             let out = match r {
