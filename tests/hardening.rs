@@ -187,7 +187,7 @@ fn a_second_sickbay_stands_by_and_takes_over_when_the_first_stops() {
         log.contains("taking_over") && log.contains("monitor_started")
     });
     wait_until(60, "the second one watches the container", || {
-        !events_of(&second_data, "container_unhealthy", &name).eq(&0)
+        events_of(&second_data, "container_unhealthy", &name) > 0
     });
 }
 

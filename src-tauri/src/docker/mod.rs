@@ -578,6 +578,44 @@ fn connect_other(endpoint: &str) -> Result<Bollard, bollard::errors::Error> {
 mod tests {
     use super::*;
 
+    fn message(action: &str) -> bollard::models::EventMessage {
+        bollard::models::EventMessage {
+            action: Some(action.into()),
+            actor: Some(bollard::models::EventActor {
+                id: Some("c1".into()),
+                attributes: Some(HashMap::from([("name".into(), "web".into())])),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_subscription_asks_for_exactly_the_events_that_are_read() {
+        for action in ACTED_ON {
+            let action = if *action == "health_status" {
+                "health_status: unhealthy"
+            } else {
+                action
+            };
+            assert!(
+                map_event(message(action)).is_some(),
+                "{action} is asked for but not read"
+            );
+        }
+        for action in [
+            "exec_create: sh",
+            "exec_start: sh",
+            "exec_die",
+            "pause",
+            "rename",
+        ] {
+            assert!(
+                map_event(message(action)).is_none(),
+                "{action} is read but not asked for"
+            );
+        }
+    }
+
     #[test]
     fn cpu_percent_is_the_share_of_system_time_times_cores() {
         let prev = StatsSample {

@@ -214,14 +214,7 @@ impl Engine {
                     format!("reason:{}", reason.as_str()),
                 );
             }
-            Decision::RecordDeath => {
-                let fields = format!(
-                    "exit_code:{} restart_policy:{}",
-                    t.info.exit_code, t.info.restart_policy
-                );
-                let incident_id = t.incident.as_ref().map(|i| i.id);
-                self.record(Event::ContainerDied, Some(&name), incident_id, fields);
-            }
+            Decision::RecordDeath => self.record_death(id, None),
             Decision::Stand => {
                 if let Some(inc) = t.incident.as_mut() {
                     inc.status = IncidentStatus::Watching;
@@ -301,5 +294,25 @@ impl Engine {
         }
         self.feed(id, Input::ActionFinished(action, result));
         self.sample_soon(id);
+    }
+
+    /// A death Docker's restart policy handles, recorded; `seen`: found after the fact (an
+    /// outage), when its exit code is gone and the restart count tells it instead.
+    pub(super) fn record_death(&mut self, id: &ContainerId, seen: Option<&str>) {
+        let Some(t) = self.tracked.get(id) else {
+            return;
+        };
+        let fields = match seen {
+            None => format!(
+                "exit_code:{} restart_policy:{}",
+                t.info.exit_code, t.info.restart_policy
+            ),
+            Some(seen) => format!(
+                "restart_policy:{} restart_count:{} {seen}",
+                t.info.restart_policy, t.info.restart_count
+            ),
+        };
+        let (name, incident) = (t.info.name.clone(), t.incident.as_ref().map(|i| i.id));
+        self.record(Event::ContainerDied, Some(&name), incident, fields);
     }
 }

@@ -301,6 +301,12 @@ impl Engine {
 
     /// Feeds the policy and carries out what it decides.
     pub(super) fn feed(&mut self, id: &ContainerId, input: Input) {
+        self.feed_seen(id, input, None);
+    }
+
+    /// [`Engine::feed`], for news found other than by an event or a sample (`seen`, e.g.
+    /// `seen:after_reconnect`): the incident and the death it opens or records say so.
+    pub(super) fn feed_seen(&mut self, id: &ContainerId, input: Input, seen: Option<&str>) {
         if self.paused.load(Ordering::Relaxed) {
             return;
         }
@@ -325,7 +331,25 @@ impl Engine {
             return;
         }
         for d in decisions {
-            self.apply(id, d);
+            match (d, seen) {
+                (
+                    Decision::Open {
+                        kind,
+                        details,
+                        acting,
+                    },
+                    Some(seen),
+                ) => self.apply(
+                    id,
+                    Decision::Open {
+                        kind,
+                        details: format!("{details} {seen}"),
+                        acting,
+                    },
+                ),
+                (Decision::RecordDeath, seen) => self.record_death(id, seen),
+                (d, _) => self.apply(id, d),
+            }
         }
     }
 }

@@ -32,48 +32,8 @@ impl Engine {
                 continue;
             }
             t.info = s.info.clone();
-            let caps = t.caps(&self.settings);
             for death in deaths {
-                let Some(t) = self.tracked.get_mut(id) else {
-                    break;
-                };
-                let decisions = t.heal.step(
-                    Input::Died(death),
-                    &caps,
-                    &self.limits,
-                    Instant::now(),
-                    fastrand::f64(),
-                );
-                for d in decisions {
-                    match d {
-                        Decision::Open {
-                            kind,
-                            details,
-                            acting,
-                        } => self.apply(
-                            id,
-                            Decision::Open {
-                                kind,
-                                details: format!("{details} {seen}"),
-                                acting,
-                            },
-                        ),
-                        Decision::RecordDeath => {
-                            let Some(t) = self.tracked.get(id) else {
-                                continue;
-                            };
-                            // Restarts by Docker's policy: their exit codes are gone.
-                            let fields = format!(
-                                "restart_policy:{} restart_count:{} {seen}",
-                                t.info.restart_policy, t.info.restart_count
-                            );
-                            let (name, incident) =
-                                (t.info.name.clone(), t.incident.as_ref().map(|i| i.id));
-                            self.record(Event::ContainerDied, Some(&name), incident, fields);
-                        }
-                        other => self.apply(id, other),
-                    }
-                }
+                self.feed_seen(id, Input::Died(death), Some(seen));
             }
         }
     }

@@ -71,32 +71,19 @@ impl StatusView {
     /// Another Sickbay acts on the engine; this one watches nothing until it stops.
     pub fn standing_by(endpoint: String, why: String) -> Self {
         Self {
-            verdict: Verdict::Grey,
-            docker_endpoint: endpoint,
-            docker_reachable: false,
             docker_error: None,
-            containers: Vec::new(),
-            mirror_pending: None,
-            paused: false,
-            history_errors: 0,
-            other_healer: None,
             standing_by: Some(why),
+            ..Self::unreachable(endpoint, String::new())
         }
     }
 
     pub fn new(endpoint: String, containers: Vec<ContainerView>) -> Self {
-        let verdict = Verdict::overall(true, containers.iter().filter_map(|c| c.verdict));
         Self {
-            verdict,
-            docker_endpoint: endpoint,
+            verdict: Verdict::overall(true, containers.iter().filter_map(|c| c.verdict)),
             docker_reachable: true,
             docker_error: None,
             containers,
-            mirror_pending: None,
-            paused: false,
-            history_errors: 0,
-            other_healer: None,
-            standing_by: None,
+            ..Self::unreachable(endpoint, String::new())
         }
     }
 }
