@@ -519,8 +519,22 @@ impl ContainerHeal {
                 };
                 vec![]
             }
-            Err(_) => self.verification_failed(caps, limits, now, jitter),
+            // Said by the engine as `heal_action_failed`: not a heal that did not help.
+            Err(_) => self.after_failed_action(caps, limits, now, jitter),
         }
+    }
+
+    /// An action that could not be carried out (an error, or no result by its deadline): the
+    /// next rung, as after a heal that did not help, without calling it one.
+    fn after_failed_action(
+        &mut self,
+        caps: &Capabilities,
+        limits: &Limits,
+        now: Instant,
+        jitter: f64,
+    ) -> Vec<Decision> {
+        let action = self.acting().unwrap_or(HealAction::Restart);
+        self.next_action(caps, limits, now, jitter, action == HealAction::ClearCache)
     }
 
     fn on_tick(
@@ -535,7 +549,7 @@ impl ContainerHeal {
             Phase::Acting { action, deadline } if now >= deadline => {
                 let after = action_deadline(action, caps.stop_timeout);
                 let mut out = vec![Decision::ActionTimedOut { action, after }];
-                out.extend(self.verification_failed(caps, limits, now, jitter));
+                out.extend(self.after_failed_action(caps, limits, now, jitter));
                 out
             }
             Phase::Verifying {
@@ -1190,16 +1204,16 @@ mod tests {
         assert!(s.h.is_acting());
         let d = s.advance(2);
         assert_eq!(
-            d[..2],
-            [
-                Decision::ActionTimedOut {
-                    action: HealAction::Restart,
-                    after: Duration::from_secs(100)
-                },
-                Decision::StillFailing {
-                    action: HealAction::Restart
-                }
-            ]
+            d,
+            vec![Decision::ActionTimedOut {
+                action: HealAction::Restart,
+                after: Duration::from_secs(100)
+            }]
+        );
+        assert!(
+            matches!(s.h.phase, Phase::Waiting { .. }),
+            "{:?}",
+            s.h.phase
         );
         assert!(!s.h.is_acting());
         // The lost result arriving late changes nothing.
@@ -1408,11 +1422,27 @@ mod tests {
             HealAction::Restart,
             Err("no such container".into()),
         ));
+        // Not a heal that did not help (the engine says the action failed): the next try
+        // waits out the backoff.
+        assert!(d.is_empty(), "{d:?}");
+        assert!(
+            matches!(s.h.phase, Phase::Waiting { .. }),
+            "{:?}",
+            s.h.phase
+        );
+        // With one restart allowed, the failed one used it up.
+        let mut s = Sim::new(caps());
+        s.limits.max_attempts = 1;
+        s.feed(unhealthy());
+        let d = s.feed(Input::ActionFinished(
+            HealAction::Restart,
+            Err("no such container".into()),
+        ));
         assert_eq!(
-            d[0],
-            Decision::StillFailing {
-                action: HealAction::Restart
-            }
+            d,
+            vec![Decision::GaveUp(GiveUpReason::Ineffective(
+                HealAction::Restart
+            ))]
         );
     }
 }

@@ -69,7 +69,6 @@ impl Engine {
             }
             Decision::Act { action, attempt } => {
                 t.action_seq += 1;
-                t.action_failed = false;
                 let seq = t.action_seq;
                 let Some(docker) = self.docker.clone() else {
                     // No Docker, no action: the policy hears it failed and backs off.
@@ -151,8 +150,7 @@ impl Engine {
                     .map(|i| i.details.clone())
                     .unwrap_or_default();
                 let incident_id = t.incident.as_ref().map(|i| i.id);
-                // An action that could not run keeps its "failed: ..." outcome.
-                if let Some(iid) = incident_id.filter(|_| !t.action_failed) {
+                if let Some(iid) = incident_id {
                     let r = self.store.set_last_action_outcome(iid, "ineffective");
                     self.history.check(&format!("updating incident {iid}"), r);
                 }
@@ -161,7 +159,6 @@ impl Engine {
             Decision::ActionTimedOut { action, after } => {
                 // Whatever comes of it later is dropped: the policy has moved on.
                 t.action_seq += 1;
-                t.action_failed = true;
                 t.acted_until = Some(SystemTime::now());
                 t.action_ended = Some(Instant::now());
                 let error = format!("no result within {} s", after.as_secs());
@@ -277,7 +274,6 @@ impl Engine {
                 self.record(event, Some(&name), incident_id, fields);
             }
             Err(e) => {
-                t.action_failed = true;
                 if let Some(iid) = incident_id {
                     let r = self
                         .store

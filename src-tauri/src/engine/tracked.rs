@@ -36,8 +36,6 @@ pub(super) struct Tracked {
     pub(super) event_at: Option<Instant>,
     /// Numbers Sickbay's actions on it; a result carries its number.
     pub(super) action_seq: u64,
-    /// The last action could not be carried out (its outcome says why, not "ineffective").
-    pub(super) action_failed: bool,
     /// The last `die` was Docker's restart policy at work: the `start` after it is Docker's.
     pub(super) policy_restarting: bool,
     /// Restarts others made while it was failing (within the heal window).
@@ -67,7 +65,6 @@ impl Tracked {
             since: Instant::now(),
             event_at: None,
             action_seq: 0,
-            action_failed: false,
             policy_restarting: false,
             others: std::collections::VecDeque::new(),
         }
