@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 // The integration tests' support tree, shared as source: its helpers need
@@ -19,8 +19,12 @@ use std::time::{Duration, Instant};
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[allow(dead_code)]
+mod common;
+
+use common::{cpu_ticks, percentile, proc_field, start_watch, Cleanup, EventStream};
 use support::common::{
-    docker_ok as docker, wait_until, BIN, HEALTH_NOT_SICK, HEALTH_UNLESS_TMP_SICK, IMAGE,
+    docker_ok as docker, wait_until, HEALTH_NOT_SICK, HEALTH_UNLESS_TMP_SICK, IMAGE,
 };
 
 const TRIALS: usize = 20;
@@ -34,52 +38,6 @@ fn start_container(name: &str, label: &str, args: &[&str], cmd: &str) {
     all.extend_from_slice(args);
     all.extend_from_slice(&[IMAGE, "sh", "-c", cmd]);
     docker(&all);
-}
-
-/// Removes the bench's containers and stops its watcher, even on panic.
-struct Cleanup {
-    label: String,
-    watch: Option<Child>,
-}
-
-impl Cleanup {
-    fn stop_watch(&mut self) {
-        if let Some(mut c) = self.watch.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        self.stop_watch();
-        let ids = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &format!("label={}", self.label)])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-            .unwrap_or_default();
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids);
-            let _ = Command::new("docker").args(&args).output();
-        }
-    }
-}
-
-fn start_watch(data: &Path, config: &Path) -> Child {
-    Command::new(BIN)
-        .arg("watch")
-        .env("SICKBAY_DATA_DIR", data)
-        .env("SICKBAY_CONFIG", config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sickbay watch")
 }
 
 fn db(data: &Path) -> rusqlite::Connection {
@@ -112,76 +70,6 @@ fn times(data: &Path, sql: &str) -> HashMap<String, f64> {
         .collect()
 }
 
-/// Docker's events for the bench's containers, streamed live from before the trials (the
-/// daemon replays only its last 256 events, and health checks every second overflow that).
-struct EventStream {
-    child: Child,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl EventStream {
-    fn start(label: &str) -> Self {
-        let mut child = Command::new("docker")
-            .args([
-                "events",
-                "--filter",
-                &format!("label={label}"),
-                "--filter",
-                "event=health_status",
-                "--filter",
-                "event=die",
-                "--format",
-                "{{json .}}",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run docker events");
-        let out = child.stdout.take().expect("events stdout");
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                sink.lock().expect("events lock").push(line);
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// container name → the time in ms of its first event whose status starts with `status`.
-    fn first_times(&self, status: &str) -> HashMap<String, f64> {
-        let mut first = HashMap::new();
-        for line in self.lines.lock().expect("events lock").iter() {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if !v["status"].as_str().unwrap_or("").starts_with(status) {
-                continue;
-            }
-            let name = v["Actor"]["Attributes"]["name"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            let t = v["timeNano"].as_f64().unwrap_or(0.0) / 1e6;
-            first.entry(name).or_insert(t);
-        }
-        first
-    }
-}
-
-impl Drop for EventStream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn latencies(docker_times: &HashMap<String, f64>, ours: &HashMap<String, f64>) -> Vec<f64> {
     let mut v: Vec<f64> = ours
         .iter()
@@ -210,34 +98,12 @@ fn event_latencies(
     )
 }
 
-fn proc_field(pid: u32, key: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 (utime, stime), counted after the command name.
-    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
-}
-
 fn main() {
     support::common::image();
     let started = Instant::now();
     let run = format!("bench-{}", std::process::id());
     let label = format!("sickbay.bench={run}");
-    let mut cleanup = Cleanup {
-        label: label.clone(),
-        watch: None,
-    };
+    let mut cleanup = Cleanup::new(&label);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let config = dir.path().join("sickbay.toml");
@@ -248,7 +114,7 @@ fn main() {
     .expect("config");
 
     // Phase 1 and 2: latency trials.
-    let events = EventStream::start(&label);
+    let events = EventStream::start(&label, &["health_status", "die"]);
     let mut sick = Vec::new();
     let mut crash = Vec::new();
     for i in 0..TRIALS {
@@ -315,10 +181,7 @@ fn main() {
     drop(cleanup);
 
     // Phase 3: idle cost with 50 containers at the default interval.
-    let mut cleanup = Cleanup {
-        label: label.clone(),
-        watch: None,
-    };
+    let mut cleanup = Cleanup::new(&label);
     let data = dir.path().join("idle");
     for i in 0..IDLE_CONTAINERS {
         start_container(&format!("{run}-idle-{i}"), &label, &[], "exec sleep 100000");
@@ -328,12 +191,7 @@ fn main() {
     wait_until(120, "the first sweep of 50 containers", || {
         count(&data, "SELECT COUNT(*) FROM monitor_health_metrics") >= IDLE_CONTAINERS as i64
     });
-    let clk: f64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
+    let clk = common::clock_ticks();
     let t0 = cpu_ticks(pid);
     let w0 = Instant::now();
     std::thread::sleep(Duration::from_secs(IDLE_SECONDS));
@@ -344,12 +202,9 @@ fn main() {
 
     // Phase 4: containers no heal fixes, default settings; a process that stops on SIGTERM
     // (as services do), a health check every second.
-    let mut cleanup = Cleanup {
-        label: label.clone(),
-        watch: None,
-    };
+    let mut cleanup = Cleanup::new(&label);
     let data = dir.path().join("hopeless");
-    let events = EventStream::start(&label);
+    let events = EventStream::start(&label, &["health_status", "die"]);
     let hopeless: Vec<String> = (0..HOPELESS)
         .map(|i| format!("{run}-hopeless-{i}"))
         .collect();

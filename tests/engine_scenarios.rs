@@ -143,9 +143,13 @@ fn a_container_that_stays_unhealthy_gets_healing_failed_and_no_more_restarts_tha
     assert_eq!(incident["status"], "healing_failed");
     assert_eq!(incident["auto_healed"], false);
     assert_eq!(incident["attempts"], 2);
-    let status = s.json(&["status", "--json"]);
+    // The watcher's picture follows the history within a moment.
+    let mut status = serde_json::Value::Null;
+    wait_until(10, "status showing healing failed", || {
+        status = s.json(&["status", "--json"]);
+        status["containers"][0]["note"] == "healing failed"
+    });
     assert_eq!(status["verdict"], "red", "{status}");
-    assert_eq!(status["containers"][0]["note"], "healing failed");
 }
 
 #[test]
@@ -230,9 +234,13 @@ fn an_http_probe_answering_503_opens_an_incident_and_records_response_times() {
         incident["status"], "watching",
         "sickbay.heal=none: recorded, not acted on"
     );
-    let status = s.json(&["status", "--json"]);
+    // The watcher's picture, written within a moment, shows it too.
+    let mut status = serde_json::Value::Null;
+    wait_until(10, "status showing the probe's 503", || {
+        status = s.json(&["status", "--json"]);
+        status["containers"][0]["http_status"] == 503
+    });
     let c = &status["containers"][0];
-    assert_eq!(c["http_status"], 503);
     assert!(c["response_time_ms"].as_f64().is_some(), "{c}");
     assert_eq!(status["verdict"], "yellow");
     std::thread::sleep(std::time::Duration::from_secs(5));

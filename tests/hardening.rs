@@ -98,8 +98,12 @@ fn restarts_by_another_healer_count_against_the_limit() {
         "{:#?}",
         s.lines_of(&name)
     );
-    let status = s.json(&["status", "--json"]);
-    assert_eq!(status["verdict"], "red", "{status}");
+    // The watcher's picture follows the history within a moment.
+    let mut status = serde_json::Value::Null;
+    wait_until(10, "status red", || {
+        status = s.json(&["status", "--json"]);
+        status["verdict"] == "red"
+    });
     let doctor = s.cmd().arg("doctor").output().expect("doctor");
     let text = String::from_utf8_lossy(&doctor.stdout);
     assert!(

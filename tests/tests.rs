@@ -16,4 +16,5 @@ mod postgres_mirror;
 mod postgres_tls;
 mod secrets;
 mod stack;
+mod status;
 mod support;

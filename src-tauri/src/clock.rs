@@ -27,6 +27,18 @@ pub fn log_stamp() -> String {
     Local::now().format("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
+/// A UTC stamp (see [`utc`]) as local time to the second, for people; the stamp as it is
+/// when it does not parse.
+pub fn local_time(stamp: &str) -> String {
+    DateTime::parse_from_rfc3339(stamp)
+        .map(|t| {
+            t.with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| stamp.to_string())
+}
+
 /// Parses a stamp written by [`utc`] (or Docker's RFC 3339 times).
 pub fn parse(s: &str) -> Option<SystemTime> {
     DateTime::parse_from_rfc3339(s).ok().map(SystemTime::from)

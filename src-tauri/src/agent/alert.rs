@@ -134,7 +134,13 @@ pub async fn run(
         Duration::from_secs(settings.alerts.window_minutes * 60),
     );
     let (match_tx, mut matches) = tokio::sync::mpsc::channel::<LogMatch>(64);
-    let follower = tokio::spawn(follow_logs(patterns(&settings), status, match_tx));
+    let follower = tokio::spawn(watch_logs(
+        patterns(&settings),
+        Duration::from_secs(settings.monitoring.interval_seconds),
+        settings.monitoring.concurrency,
+        status,
+        match_tx,
+    ));
     let _stop_follower = AbortOnDrop(follower);
     let mut following = true;
     let logs = data.logs_dir();
@@ -294,83 +300,136 @@ fn patterns(settings: &Settings) -> Vec<(String, regex::Regex)> {
         .collect()
 }
 
-/// Follows the log of every running watched container (as the engine's status lists them)
-/// and reports lines matching a pattern, at most one per container every 10 s.
-async fn follow_logs(
-    patterns: Vec<(String, regex::Regex)>,
-    mut status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
-    tx: tokio::sync::mpsc::Sender<LogMatch>,
-) {
-    if patterns.is_empty() {
-        return;
-    }
-    let patterns = std::sync::Arc::new(patterns);
-    let mut tasks: HashMap<String, AbortOnDrop> = HashMap::new();
-    let mut docker: Option<crate::docker::Docker> = None;
-    loop {
-        let running: Vec<(String, String)> = status
-            .borrow_and_update()
-            .containers
-            .iter()
-            .filter(|c| c.state == crate::domain::model::RunState::Running)
-            .map(|c| (c.id.clone(), c.name.clone()))
-            .collect();
-        tasks.retain(|id, t| running.iter().any(|(r, _)| r == id) && !t.0.is_finished());
-        if docker.is_none() && !running.is_empty() {
-            docker = crate::docker::Docker::connect().await.ok();
-        }
-        if let Some(d) = &docker {
-            for (id, name) in running {
-                if tasks.contains_key(&id) {
-                    continue;
-                }
-                let task = tokio::spawn(follow_one(
-                    d.clone(),
-                    id.clone(),
-                    name,
-                    patterns.clone(),
-                    tx.clone(),
-                ));
-                tasks.insert(id, AbortOnDrop(task));
-            }
-        }
-        if status.changed().await.is_err() {
-            return;
-        }
-    }
+/// Log lines read of one container at most per look (its last ones, when it wrote more).
+const LINES_PER_LOOK: usize = 1000;
+
+/// Where the reading of one container's log stands.
+struct LogCursor {
+    /// Docker's stamp of the last line read (at first, when it was first seen running).
+    after: std::time::SystemTime,
+    reported: Option<Instant>,
 }
 
-async fn follow_one(
-    docker: crate::docker::Docker,
-    id: String,
-    name: String,
-    patterns: std::sync::Arc<Vec<(String, regex::Regex)>>,
+/// Reads the new log lines of every running watched container (as the engine's status lists
+/// them) every `every`, at most `concurrency` containers at a time, and reports lines matching
+/// a pattern, at most one per container every 10 s. A container is read from when it was
+/// first seen running. Looking costs a short request per container, where following each log kept
+/// a connection (and its buffers) open per container: about 16 MB at 500 containers.
+async fn watch_logs(
+    patterns: Vec<(String, regex::Regex)>,
+    every: Duration,
+    concurrency: usize,
+    status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
     tx: tokio::sync::mpsc::Sender<LogMatch>,
 ) {
     use futures_util::StreamExt;
-    let cid = crate::domain::model::ContainerId(id);
-    let redactor = match docker.inspect(&cid).await {
-        Ok(info) => crate::domain::redact::Redactor::from_env(&info.env),
-        Err(_) => return,
-    };
-    let mut last: Option<Instant> = None;
-    let mut lines = docker.follow_logs(&cid);
-    while let Some(Ok(line)) = lines.next().await {
-        let Some((pattern, _)) = patterns.iter().find(|(_, r)| r.is_match(&line)) else {
-            continue;
-        };
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(10)) {
+    if patterns.is_empty() {
+        return;
+    }
+    let mut status = status;
+    let mut read: HashMap<String, LogCursor> = HashMap::new();
+    let mut docker: Option<crate::docker::Docker> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let is_running =
+        |c: &&crate::engine::ContainerView| c.state == crate::domain::model::RunState::Running;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = status.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                // A container seen running for the first time is read from then on: what it
+                // wrote before is not news.
+                let now = std::time::SystemTime::now();
+                for c in status.borrow_and_update().containers.iter().filter(is_running) {
+                    read.entry(c.id.clone()).or_insert(LogCursor {
+                        after: now,
+                        reported: None,
+                    });
+                }
+                continue;
+            }
+        }
+        let running: HashMap<String, String> = status
+            .borrow()
+            .containers
+            .iter()
+            .filter(is_running)
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect();
+        read.retain(|id, _| running.contains_key(id));
+        if read.is_empty() {
             continue;
         }
-        last = Some(Instant::now());
-        let line = crate::domain::redact::cap(&redactor.redact(&line), 500);
-        let m = LogMatch {
-            container: name.clone(),
-            pattern: pattern.clone(),
-            line,
+        if docker.is_none() {
+            docker = crate::docker::Docker::connect().await.ok();
+        }
+        let Some(d) = docker.clone() else {
+            continue;
         };
-        if tx.send(m).await.is_err() {
-            return;
+        let looks: Vec<(String, String, std::time::SystemTime)> = read
+            .iter()
+            .filter_map(|(id, c)| Some((id.clone(), running.get(id)?.clone(), c.after)))
+            .collect();
+        let results: Vec<_> = futures_util::stream::iter(looks)
+            .map(|(id, name, after)| {
+                let d = d.clone();
+                async move {
+                    let cid = crate::domain::model::ContainerId(id.clone());
+                    let lines = d.logs_since(&cid, after, LINES_PER_LOOK).await;
+                    (id, name, after, lines)
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for (id, name, after, lines) in results {
+            let lines = match lines {
+                Ok(l) => l,
+                Err(e) if e.is_unreachable() => {
+                    docker = None;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let Some(cursor) = read.get_mut(&id) else {
+                continue;
+            };
+            let new: Vec<&(std::time::SystemTime, String)> =
+                lines.iter().filter(|(at, _)| *at > after).collect();
+            if let Some((last, _)) = new.last() {
+                cursor.after = *last;
+            }
+            if cursor
+                .reported
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+            {
+                continue;
+            }
+            let found = new.iter().find_map(|(_, line)| {
+                let (pattern, _) = patterns.iter().find(|(_, r)| r.is_match(line))?;
+                Some((pattern.clone(), line.clone()))
+            });
+            let Some((pattern, line)) = found else {
+                continue;
+            };
+            cursor.reported = Some(Instant::now());
+            // The container's secrets, read only when there is a line to tell.
+            let cid = crate::domain::model::ContainerId(id.clone());
+            let Ok(info) = d.inspect(&cid).await else {
+                continue;
+            };
+            let redactor = crate::domain::redact::Redactor::from_env(&info.env);
+            let m = LogMatch {
+                container: name,
+                pattern,
+                line: crate::domain::redact::cap(&redactor.redact(&line), 500),
+            };
+            if tx.send(m).await.is_err() {
+                return;
+            }
         }
     }
 }

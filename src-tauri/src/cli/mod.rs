@@ -130,7 +130,12 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             let (settings, _) = load_settings(cli)?;
             let _guard = crate::telemetry::init(None, "warn");
             let store = Store::open(&paths::database_file())?;
-            let mut view = runtime()?.block_on(engine::snapshot(&settings, &store));
+            // The running watcher's picture, else a look of our own.
+            let published = paths::data_dir().join(engine::published::FILE);
+            let mut view = match engine::published::Published::read(&published) {
+                Some(p) => p.into_view(),
+                None => runtime()?.block_on(engine::snapshot(&settings, &store)),
+            };
             if let Some(state) = engine::EngineState::read(&paths::data_dir().join("engine.json")) {
                 view.history_errors = state.history_errors;
             }
@@ -204,6 +209,24 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 }
 
 fn print_status(out: &mut impl Write, v: &StatusView) -> std::io::Result<()> {
+    let at = v
+        .as_of
+        .as_deref()
+        .map(crate::clock::local_time)
+        .unwrap_or_default();
+    match (v.source, v.watcher_pid) {
+        (Some(engine::ViewSource::Watcher), Some(pid)) => {
+            writeln!(out, "as seen by the running watcher (pid {pid}) at {at}")?
+        }
+        (Some(engine::ViewSource::Live), _) => writeln!(
+            out,
+            "no watcher runs on this data folder: a live look at {at}; nothing is being healed"
+        )?,
+        _ => {}
+    }
+    if let Some(why) = &v.standing_by {
+        writeln!(out, "standing by: {why}")?;
+    }
     if !v.docker_reachable {
         writeln!(
             out,

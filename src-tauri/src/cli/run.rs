@@ -58,6 +58,7 @@ pub async fn run_engine(
         return Ok(());
     };
     links.state_file = Some(paths::data_dir().join("engine.json"));
+    links.status_file = Some(paths::data_dir().join(engine::published::FILE));
     let result = engine::run(settings, store, paths::logs_dir(), &mut shutdown, links).await;
     drop(acting);
     alerts.abort();

@@ -95,12 +95,38 @@ impl ContainerInfo {
     }
 }
 
+#[cfg(test)]
+impl ContainerInfo {
+    /// A container as unit tests need one: named `name-<id>`, no health check, no labels.
+    pub fn for_tests(id: &str, state: RunState) -> Self {
+        Self {
+            id: ContainerId(id.into()),
+            name: format!("name-{id}"),
+            state,
+            health: Health::None,
+            has_healthcheck: false,
+            restart_count: 0,
+            oom_killed: false,
+            exit_code: 0,
+            started_at: String::new(),
+            labels: HashMap::new(),
+            restart_policy: RestartPolicy::No,
+            restart_max_retries: 0,
+            health_output: None,
+            env: Vec::new(),
+        }
+    }
+}
+
 /// A listed container: enough to decide whether to watch it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listed {
     pub id: ContainerId,
     pub name: String,
     pub labels: HashMap<String, String>,
+    /// Docker's one-line status ("Up 2 hours (healthy)", "Exited (3) 5 seconds ago"): it
+    /// changes whenever the state, the health or the uptime's first figure does.
+    pub status: String,
 }
 
 /// One stats sample's raw counters.
@@ -111,6 +137,31 @@ pub struct StatsSample {
     pub online_cpus: u32,
     pub mem_bytes: u64,
     pub mem_limit_bytes: u64,
+    /// Docker's previous sample's counters (`precpu_stats`), with [`Window::TwoSamples`].
+    pub previous: Option<(u64, u64)>,
+}
+
+/// How much a stats request waits for: Docker's collector samples every container about once
+/// a second, and answers at its next round either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// One sample (`one-shot`): CPU % comes from two of them, a sweep apart.
+    OneShot,
+    /// Two samples a round apart (Docker's `precpu_stats`), so one request gives CPU %.
+    TwoSamples,
+}
+
+impl StatsSample {
+    /// CPU % between Docker's two samples, when the request asked for them.
+    pub fn own_cpu_percent(&self) -> Option<f64> {
+        let (cpu_total_ns, system_total_ns) = self.previous?;
+        let prev = StatsSample {
+            cpu_total_ns,
+            system_total_ns,
+            ..*self
+        };
+        cpu_percent(&prev, self)
+    }
 }
 
 /// CPU % between two samples, as `docker stats` computes it (100 % = one core).
@@ -293,9 +344,22 @@ impl Docker {
         Ok(())
     }
 
-    /// Every container, running or not.
-    pub async fn list(&self) -> Result<Vec<Listed>, DockerError> {
-        let opts = ListContainersOptionsBuilder::default().all(true).build();
+    /// Every container, running or not, that carries all the `labels` (`key` or `key=value`;
+    /// none: every container). Docker filters them, so containers of other projects on the
+    /// same engine cost nothing.
+    pub async fn list(&self, labels: &[String]) -> Result<Vec<Listed>, DockerError> {
+        let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+        for l in labels {
+            let l = match l.split_once('=') {
+                Some((k, v)) => format!("{}={}", k.trim(), v.trim()),
+                None => l.trim().to_string(),
+            };
+            filters.entry("label".into()).or_default().push(l);
+        }
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
         let list = self
             .client
             .list_containers(Some(opts))
@@ -314,6 +378,7 @@ impl Docker {
                     id: ContainerId(id),
                     name,
                     labels: c.labels.unwrap_or_default(),
+                    status: c.status.unwrap_or_default(),
                 })
             })
             .collect())
@@ -391,47 +456,50 @@ impl Docker {
         Ok(text.lines().map(str::to_string).collect())
     }
 
-    /// The container's log from now on, line by line, until it stops or the stream breaks.
-    pub fn follow_logs(
+    /// The container's log lines written since `since` (whole seconds: Docker's stamps tell
+    /// the lines of that second apart), at most the last `lines` of them, each with Docker's
+    /// stamp. Docker finds them from the end of its log, so a look costs the same however long
+    /// the log is.
+    pub async fn logs_since(
         &self,
         id: &ContainerId,
-    ) -> Pin<Box<dyn Stream<Item = Result<String, DockerError>> + Send>> {
-        let since = std::time::SystemTime::now()
+        since: std::time::SystemTime,
+        lines: usize,
+    ) -> Result<Vec<(std::time::SystemTime, String)>, DockerError> {
+        let secs = since
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i32)
+            .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX))
             .unwrap_or(0);
         let opts = LogsOptionsBuilder::default()
-            .follow(true)
             .stdout(true)
             .stderr(true)
-            .since(since)
+            .timestamps(true)
+            .since(secs)
+            .tail(&lines.to_string())
             .build();
-        let this = self.clone();
-        let mut partial = String::new();
-        Box::pin(
-            self.client
-                .logs(&id.0, Some(opts))
-                .map(move |chunk| match chunk {
-                    Ok(c) => {
-                        partial.push_str(&c.to_string());
-                        let mut lines = Vec::new();
-                        while let Some(i) = partial.find('\n') {
-                            lines.push(Ok(partial[..i].to_string()));
-                            partial.drain(..=i);
-                        }
-                        futures_util::stream::iter(lines)
-                    }
-                    Err(e) => futures_util::stream::iter(vec![Err(this.err(e))]),
-                })
-                .flatten(),
-        )
+        let mut stream = self.client.logs(&id.0, Some(opts));
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(&chunk.map_err(|e| self.err(e))?.to_string());
+        }
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (stamp, line) = l.split_once(' ').unwrap_or((l, ""));
+                Some((crate::clock::parse(stamp)?, line.to_string()))
+            })
+            .collect())
     }
 
-    /// One stats sample, without waiting for a second one.
-    pub async fn stats(&self, id: &ContainerId) -> Result<StatsSample, DockerError> {
+    /// One stats sample (see [`Window`] for what it waits for).
+    pub async fn stats(
+        &self,
+        id: &ContainerId,
+        window: Window,
+    ) -> Result<StatsSample, DockerError> {
         let opts = StatsOptionsBuilder::default()
             .stream(false)
-            .one_shot(true)
+            .one_shot(window == Window::OneShot)
             .build();
         let mut stream = self.client.stats(&id.0, Some(opts));
         let s = match stream.next().await {
@@ -439,6 +507,11 @@ impl Docker {
             None => return Err(DockerError::NotFound(id.0.clone())),
         };
         let cpu = s.cpu_stats.unwrap_or_default();
+        let previous = s.precpu_stats.and_then(|p| {
+            let total = p.cpu_usage.and_then(|u| u.total_usage)?;
+            let system = p.system_cpu_usage?;
+            (window == Window::TwoSamples && system > 0).then_some((total, system))
+        });
         let mem = s.memory_stats.unwrap_or_default();
         let stats = mem.stats.unwrap_or_default();
         // As the docker CLI does: the page cache that can be reclaimed is not "used".
@@ -453,6 +526,7 @@ impl Docker {
             online_cpus: cpu.online_cpus.unwrap_or(1),
             mem_bytes: mem.usage.unwrap_or(0).saturating_sub(cache),
             mem_limit_bytes: mem.limit.unwrap_or(0),
+            previous,
         })
     }
 
@@ -633,6 +707,13 @@ mod tests {
         assert_eq!(cpu_percent(&prev, &cur), Some(10.0));
         // A restarted container's counters go back to zero: no figure rather than nonsense.
         assert_eq!(cpu_percent(&cur, &prev), None);
+        // Docker's own previous sample, when the request asked for two.
+        let both = StatsSample {
+            previous: Some((1_000, 10_000)),
+            ..cur
+        };
+        assert_eq!(both.own_cpu_percent(), Some(10.0));
+        assert_eq!(cur.own_cpu_percent(), None, "one-shot: no previous sample");
     }
 
     #[test]
@@ -668,20 +749,8 @@ mod tests {
     #[test]
     fn restart_policies_are_read_as_docker_applies_them() {
         let mut c = ContainerInfo {
-            id: ContainerId("a".into()),
-            name: "a".into(),
-            state: RunState::Exited,
-            health: Health::None,
-            has_healthcheck: false,
-            restart_count: 0,
-            oom_killed: false,
             exit_code: 1,
-            started_at: String::new(),
-            labels: HashMap::new(),
-            restart_policy: RestartPolicy::No,
-            restart_max_retries: 0,
-            health_output: None,
-            env: Vec::new(),
+            ..ContainerInfo::for_tests("a", RunState::Exited)
         };
         assert!(!c.restart_policy_handles(1));
         c.restart_policy = RestartPolicy::OnFailure;

@@ -47,6 +47,7 @@ mod effects;
 mod executors;
 mod history;
 mod observe;
+pub mod published;
 mod reconcile;
 mod tracked;
 mod view;
@@ -55,7 +56,11 @@ pub use history::EngineState;
 use history::HistoryHealth;
 use tracked::{OpenIncident, Tracked};
 use view::{container_view, metrics_fields, round1};
-pub use view::{snapshot, ContainerView, StatusView};
+pub use view::{snapshot, ContainerView, StatusView, SweepFigures, ViewSource};
+
+/// Samples of a sweep taken in between two looks at the engine's other messages: an event
+/// that comes while a sweep of 500 containers is taken in waits for this many at most.
+const SWEEP_CHUNK: usize = 25;
 
 /// What reaches the engine.
 #[derive(Debug)]
@@ -63,10 +68,12 @@ pub enum Msg {
     Connected(Docker),
     Disconnected(String),
     Event(DockerEvent),
-    /// A sweep's samples; `listed_at`: when it listed the containers.
+    /// A sweep's samples; `listed_at`: when it listed the containers; `took`: from listing
+    /// to its last sample.
     Swept {
         samples: Vec<Sample>,
         listed_at: Instant,
+        took: Duration,
     },
     /// The inspect of a container first seen in an event (`None`: it could not be inspected).
     FirstSight(ContainerId, Option<Box<Sample>>),
@@ -101,6 +108,9 @@ pub struct Links {
     /// Where the engine keeps a small JSON record of what other processes cannot see in the
     /// history (`history_errors`), for `status` and `doctor`.
     pub state_file: Option<PathBuf>,
+    /// Where the engine keeps its latest [`StatusView`], which `sickbay status` answers from
+    /// while it runs (see [`published`]).
+    pub status_file: Option<PathBuf>,
 }
 
 /// A user's control of a running engine.
@@ -138,6 +148,18 @@ pub struct Engine {
     /// When Docker came back after an outage, until a sweep listed after then is compared
     /// with what was known before (`reconcile`).
     reconnected: Option<Instant>,
+    /// A sweep being taken in, a chunk at a time between other messages.
+    sweep: Option<SweepInTake>,
+    /// The last sweep's size and length, for the status.
+    last_sweep: Option<SweepFigures>,
+}
+
+/// What remains of a sweep the engine is taking in.
+struct SweepInTake {
+    samples: std::vec::IntoIter<Sample>,
+    live: std::collections::HashSet<ContainerId>,
+    listed_at: Instant,
+    figures: SweepFigures,
 }
 
 /// Runs the engine until `shutdown` resolves. Everything observed is written as it comes,
@@ -198,6 +220,9 @@ pub async fn run(
         format!("docker:{}", docker::endpoint()),
     );
 
+    let publisher = links
+        .status_file
+        .map(|path| tokio::spawn(published::keep(path, engine.status_tx.subscribe())));
     let connection = tokio::spawn(connection_loop(tx.clone()));
     let sweeper = tokio::spawn(sweep_loop(
         settings.clone(),
@@ -210,6 +235,16 @@ pub async fn run(
     retention.tick().await;
     tokio::pin!(shutdown);
     loop {
+        if engine.sweep.is_some() {
+            // What came meanwhile goes first (an event's heal decision never waits behind a
+            // sweep), then the sweep's next chunk.
+            while let Ok(msg) = rx.try_recv() {
+                engine.handle(msg);
+            }
+            engine.take_in_sweep();
+            tokio::task::yield_now().await;
+            continue;
+        }
         let deadline = engine.next_deadline();
         tokio::select! {
             _ = &mut shutdown => break,
@@ -225,8 +260,12 @@ pub async fn run(
     while let Ok(msg) = rx.try_recv() {
         engine.handle(msg);
     }
+    engine.finish_sweep();
     engine.record(Event::MonitorStopped, None, None, String::new());
     engine.history.remove();
+    if let Some(p) = publisher {
+        p.abort();
+    }
     Ok(())
 }
 
@@ -307,6 +346,7 @@ async fn sweep_loop(
     let mut interval =
         tokio::time::interval(Duration::from_secs(settings.monitoring.interval_seconds));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut memory = monitor::Memory::default();
     loop {
         tokio::select! {
             _ = interval.tick() => {}
@@ -320,8 +360,20 @@ async fn sweep_loop(
             continue;
         }
         let listed_at = Instant::now();
-        let msg = match monitor::sweep(&d, &prober, &settings).await {
-            Ok(samples) => Msg::Swept { samples, listed_at },
+        let msg = match monitor::sweep(
+            &d,
+            &prober,
+            &settings,
+            docker::Window::OneShot,
+            Some(&mut memory),
+        )
+        .await
+        {
+            Ok(monitor::Swept { samples, took }) => Msg::Swept {
+                samples,
+                listed_at,
+                took,
+            },
             Err(e) => Msg::Disconnected(e.to_string()),
         };
         if tx.send(msg).await.is_err() {
@@ -369,6 +421,8 @@ impl Engine {
                 state_file,
             },
             reconnected: None,
+            sweep: None,
+            last_sweep: None,
         }
     }
 
@@ -538,29 +592,26 @@ impl Engine {
                 let _ = self.docker_tx.send(None);
             }
             Msg::Event(ev) => self.on_event(ev),
-            Msg::Swept { samples, listed_at } => {
-                let live: std::collections::HashSet<ContainerId> =
-                    samples.iter().map(|s| s.info.id.clone()).collect();
+            Msg::Swept {
+                samples,
+                listed_at,
+                took,
+            } => {
+                // One still being taken in (the engine fell a whole sweep behind): done first.
+                self.finish_sweep();
+                let live = samples.iter().map(|s| s.info.id.clone()).collect();
                 self.reconcile(&samples, listed_at);
-                let mut rows = Vec::with_capacity(samples.len());
-                for s in samples {
-                    rows.extend(self.on_sample(s));
-                }
-                // Containers gone without a `destroy` we saw (missed while disconnected); not
-                // those first tracked after the sweep listed what there was.
-                let gone: Vec<ContainerId> = self
-                    .tracked
-                    .iter()
-                    .filter(|(id, t)| {
-                        !live.contains(*id) && !t.being_replaced() && t.since < listed_at
-                    })
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                for id in gone {
-                    self.forget(&id);
-                }
-                let r = self.store.insert_metrics(&rows);
-                self.history.check("recording metrics", r);
+                self.sweep = Some(SweepInTake {
+                    figures: SweepFigures {
+                        containers: samples.len(),
+                        took_ms: took.as_millis() as u64,
+                        at: clock::utc_now(),
+                    },
+                    samples: samples.into_iter(),
+                    live,
+                    listed_at,
+                });
+                self.take_in_sweep();
             }
             Msg::Sampled(s) => self.on_single_sample(*s),
             Msg::FirstSight(id, s) => {
@@ -595,6 +646,52 @@ impl Engine {
         self.publish();
     }
 
+    /// Takes in the next chunk of the sweep under way ([`SWEEP_CHUNK`] samples, their metrics
+    /// written together); after the last, forgets what the sweep no longer listed.
+    fn take_in_sweep(&mut self) {
+        let Some(sweep) = &mut self.sweep else {
+            return;
+        };
+        let chunk: Vec<Sample> = sweep.samples.by_ref().take(SWEEP_CHUNK).collect();
+        let done = sweep.samples.len() == 0;
+        let rows: Vec<MetricRow> = chunk
+            .into_iter()
+            .filter_map(|s| self.on_sample(s))
+            .collect();
+        if !rows.is_empty() {
+            let r = self.store.insert_metrics(&rows);
+            self.history.check("recording metrics", r);
+        }
+        if !done {
+            return;
+        }
+        let Some(sweep) = self.sweep.take() else {
+            return;
+        };
+        // Containers gone without a `destroy` we saw (missed while disconnected); not those
+        // first tracked after the sweep listed what there was.
+        let gone: Vec<ContainerId> = self
+            .tracked
+            .iter()
+            .filter(|(id, t)| {
+                !sweep.live.contains(*id) && !t.being_replaced() && t.since < sweep.listed_at
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.forget(&id);
+        }
+        self.last_sweep = Some(sweep.figures);
+        self.publish();
+    }
+
+    /// Takes in the rest of the sweep under way, if any, at once.
+    fn finish_sweep(&mut self) {
+        while self.sweep.is_some() {
+            self.take_in_sweep();
+        }
+    }
+
     fn publish(&self) {
         let view = if self.docker.is_none() {
             StatusView::unreachable(
@@ -612,6 +709,7 @@ impl Engine {
         let view = StatusView {
             history_errors: self.history.state.history_errors,
             other_healer: self.other_healer(),
+            last_sweep: self.last_sweep.clone(),
             ..view
         };
         let view = if self.paused.load(Ordering::Relaxed) {
@@ -684,7 +782,7 @@ mod control_tests {
             status: Some(status_tx),
             events: Some(events_tx),
             control: Some(control_rx),
-            state_file: None,
+            ..Links::default()
         };
         let engine = tokio::spawn(run(
             Settings::default(),
@@ -744,22 +842,7 @@ mod ordering_tests {
     }
 
     fn info(id: &str, state: RunState) -> ContainerInfo {
-        ContainerInfo {
-            id: ContainerId(id.into()),
-            name: format!("name-{id}"),
-            state,
-            health: Health::None,
-            has_healthcheck: false,
-            restart_count: 0,
-            oom_killed: false,
-            exit_code: 0,
-            started_at: String::new(),
-            labels: HashMap::new(),
-            restart_policy: crate::domain::model::RestartPolicy::No,
-            restart_max_retries: 0,
-            health_output: None,
-            env: Vec::new(),
-        }
+        ContainerInfo::for_tests(id, state)
     }
 
     fn sample(info: ContainerInfo, at: Instant) -> Sample {
@@ -850,6 +933,42 @@ mod ordering_tests {
     }
 
     #[test]
+    fn a_death_is_handled_before_the_rest_of_a_sweep_of_500_containers() {
+        let mut e = engine();
+        let at = Instant::now();
+        let samples: Vec<Sample> = (0..500)
+            .map(|i| sample(info(&format!("c{i:03}"), RunState::Running), at))
+            .collect();
+        e.handle(Msg::Swept {
+            samples,
+            listed_at: at,
+            took: Duration::from_millis(1200),
+        });
+        // Taken in a chunk at a time: the engine is free for the next message at once.
+        assert!(e.sweep.is_some(), "the sweep is not taken in whole");
+        assert_eq!(e.tracked.len(), SWEEP_CHUNK);
+        // A container of the first chunk dies: told now, not after 475 more samples.
+        e.handle(Msg::Event(event("c000", EventKind::Die { exit_code: 3 })));
+        assert!(e.sweep.is_some());
+        assert!(
+            events(&e).contains(&"container_died".to_string()),
+            "{:?}",
+            events(&e)
+        );
+        assert_eq!(e.store.open_incidents().expect("open").len(), 1);
+        e.finish_sweep();
+        assert_eq!(e.tracked.len(), 500);
+        let sweep = e.last_sweep.clone().expect("the sweep's figures");
+        assert_eq!((sweep.containers, sweep.took_ms), (500, 1200));
+        assert_eq!(e.status_tx.borrow().last_sweep, Some(sweep));
+        let rows: i64 = e
+            .store
+            .count(crate::storage::schema::Table::Metrics)
+            .expect("count");
+        assert_eq!(rows, 500, "every sample's metrics are written");
+    }
+
+    #[test]
     fn a_sweep_forgets_only_containers_it_could_have_listed() {
         let mut e = engine();
         let listed_at = Instant::now();
@@ -859,12 +978,14 @@ mod ordering_tests {
         e.handle(Msg::Swept {
             samples: Vec::new(),
             listed_at,
+            took: Duration::ZERO,
         });
         assert!(e.tracked.contains_key(&ContainerId("new".into())));
         // A later sweep that does not list it: gone.
         e.handle(Msg::Swept {
             samples: Vec::new(),
             listed_at: Instant::now(),
+            took: Duration::ZERO,
         });
         assert!(e.tracked.is_empty());
     }

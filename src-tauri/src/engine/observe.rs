@@ -156,16 +156,15 @@ impl Engine {
             // its events until then wait in `first_sight`.
             if let Some(d) = self.docker.clone() {
                 let tx = self.tx.clone();
-                let timeout = self.settings.monitoring.http_timeout_seconds;
                 self.first_sight.insert(ev.id.clone(), Vec::new());
                 tokio::spawn(async move {
-                    let prober = Prober::new(Duration::from_secs(timeout));
                     let listed = docker::Listed {
                         id: ev.id.clone(),
                         name: ev.name,
                         labels: ev.labels,
+                        status: String::new(),
                     };
-                    let s = monitor::sample(&d, &prober, &listed).await.ok();
+                    let s = monitor::inspect(&d, &listed).await.ok();
                     let _ = tx.send(Msg::FirstSight(ev.id, s.map(Box::new))).await;
                 });
             }
@@ -288,6 +287,7 @@ impl Engine {
             id: id.clone(),
             name: t.info.name.clone(),
             labels: t.info.labels.clone(),
+            status: String::new(),
         };
         let tx = self.tx.clone();
         let timeout = self.settings.monitoring.http_timeout_seconds;

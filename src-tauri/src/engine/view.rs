@@ -50,6 +50,39 @@ pub struct StatusView {
     /// This Sickbay stands by while another one acts on the same engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standing_by: Option<String>,
+    /// The engine's last sweep: how many containers, how long it took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sweep: Option<SweepFigures>,
+    /// Where this picture comes from, for `sickbay status`: the running watcher's, or a live
+    /// look by `status` itself when none runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<ViewSource>,
+    /// When the picture was taken (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
+    /// The process of the watcher (`sickbay watch` or the tray app) whose picture this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watcher_pid: Option<u32>,
+}
+
+/// One sweep's size and length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepFigures {
+    pub containers: usize,
+    /// From listing the containers to the last one's sample.
+    pub took_ms: u64,
+    /// When the engine had it (UTC).
+    pub at: String,
+}
+
+/// Where a [`StatusView`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewSource {
+    /// The watcher that runs on this data folder, which heals what it sees.
+    Watcher,
+    /// `status`'s own look: no watcher runs, nothing is being healed.
+    Live,
 }
 
 impl StatusView {
@@ -65,6 +98,10 @@ impl StatusView {
             history_errors: 0,
             other_healer: None,
             standing_by: None,
+            last_sweep: None,
+            source: None,
+            as_of: None,
+            watcher_pid: None,
         }
     }
 
@@ -155,9 +192,17 @@ pub(super) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// A one-off picture of the stack for `sickbay status`: a live look at every watched
-/// container (two samples half a second apart, for CPU %) and the open incidents.
+/// A one-off picture of the stack for `sickbay status` when no watcher runs: a live look at
+/// every watched container (CPU % from Docker's own two samples) and the open incidents.
 pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
+    StatusView {
+        source: Some(ViewSource::Live),
+        as_of: Some(clock::utc_now()),
+        ..live_look(settings, store).await
+    }
+}
+
+async fn live_look(settings: &Settings, store: &Store) -> StatusView {
     let docker = match Docker::connect().await {
         Ok(d) => d,
         Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
@@ -165,14 +210,15 @@ pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
     let prober = Prober::new(Duration::from_secs(
         settings.monitoring.http_timeout_seconds,
     ));
-    let first = match monitor::sweep(&docker, &prober, settings).await {
-        Ok(s) => s,
-        Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = match monitor::sweep(&docker, &prober, settings).await {
-        Ok(s) => s,
-        Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
+    let swept =
+        match monitor::sweep(&docker, &prober, settings, docker::Window::TwoSamples, None).await {
+            Ok(s) => s,
+            Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
+        };
+    let figures = SweepFigures {
+        containers: swept.samples.len(),
+        took_ms: swept.took.as_millis() as u64,
+        at: clock::utc_now(),
     };
     let open: HashMap<String, crate::domain::model::Incident> = store
         .open_incidents()
@@ -181,17 +227,11 @@ pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
         .rev()
         .map(|i| (i.container.clone(), i))
         .collect();
-    let prev: HashMap<ContainerId, StatsSample> = first
-        .into_iter()
-        .filter_map(|s| Some((s.info.id.clone(), s.stats?)))
-        .collect();
-    let containers = second
+    let containers = swept
+        .samples
         .into_iter()
         .map(|s| {
-            let cpu = match (prev.get(&s.info.id), &s.stats) {
-                (Some(a), Some(b)) => docker::cpu_percent(a, b).map(round1),
-                _ => None,
-            };
+            let cpu = s.stats.and_then(|st| st.own_cpu_percent()).map(round1);
             let mem = s.stats.map(|st| round1(st.mem_bytes as f64 / 1_048_576.0));
             let incident = open
                 .get(&s.info.name)
@@ -199,5 +239,8 @@ pub async fn snapshot(settings: &Settings, store: &Store) -> StatusView {
             container_view(&s.info, cpu, mem, s.probe.as_ref(), incident)
         })
         .collect();
-    StatusView::new(docker.endpoint().to_string(), containers)
+    StatusView {
+        last_sweep: Some(figures),
+        ..StatusView::new(docker.endpoint().to_string(), containers)
+    }
 }

@@ -135,7 +135,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     status: Some(status_tx),
                     events: Some(bus),
                     control: Some(control_rx),
-                    state_file: None,
+                    ..engine::Links::default()
                 };
                 if let Err(e) = cli::run_engine(settings, store, shutdown, links).await {
                     tracing::error!("engine stopped: {e:#}");

@@ -1,0 +1,120 @@
+//! `sickbay status` at scale: while a watcher runs it answers from the watcher's own picture
+//! (at 500 containers a look of its own took over a minute), and with none it looks itself,
+//! in one pass, and says so.
+
+use crate::support::common::*;
+
+/// Runs `sickbay status` (`--json` when asked) with the scenario's data and config, and
+/// `DOCKER_HOST` set to `docker_host` when given.
+fn status(s: &Scenario, json: bool, docker_host: Option<&str>) -> (bool, String, String) {
+    let mut c = s.cmd();
+    c.arg("status");
+    if json {
+        c.arg("--json");
+    }
+    if let Some(h) = docker_host {
+        c.env("DOCKER_HOST", h);
+    }
+    let out = c.output().expect("run sickbay status");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn status_json(s: &Scenario, docker_host: Option<&str>) -> serde_json::Value {
+    let (ok, out, err) = status(s, true, docker_host);
+    assert!(ok, "sickbay status --json failed: {err}");
+    serde_json::from_str(&out).expect("JSON status")
+}
+
+fn container<'a>(v: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    v["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == name)
+}
+
+/// Regression: `status` inspected every container itself (two sweeps, with statistics that
+/// make Docker wait about a second each), 72 s at 500 containers, while the watcher already
+/// knew it all. It now answers from the watcher's picture: shown here by a `status` that
+/// cannot reach Docker at all and still shows the containers and the incident.
+#[test]
+fn status_answers_from_the_running_watcher_without_asking_docker() {
+    let mut s = Scenario::new("status-watcher");
+    let web = s.container("web", HEALTH_NOT_SICK, "exec sleep 100000");
+    let crash = s.container(
+        "crash",
+        &["--label", "sickbay.heal=none"],
+        "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 3",
+    );
+    s.start_watch("");
+    s.go_when_watched(&crash);
+    wait_until(60, "an incident for the crash", || {
+        !s.incidents_of(&crash).is_empty()
+    });
+    let unreachable = format!("unix://{}/no-docker.sock", s.dir.path().display());
+    let mut view = serde_json::Value::Null;
+    wait_until(30, "the watcher's picture with both containers", || {
+        view = status_json(&s, Some(&unreachable));
+        container(&view, &crash).is_some_and(|c| !c["incident_id"].is_null())
+            && container(&view, &web).is_some()
+    });
+    assert_eq!(view["source"], "watcher", "{view}");
+    assert_eq!(view["docker_reachable"], true, "the watcher reaches Docker");
+    assert!(
+        view["watcher_pid"].as_u64().is_some_and(|p| p > 0),
+        "{view}"
+    );
+    assert!(view["as_of"].as_str().is_some(), "{view}");
+    assert!(
+        view["last_sweep"]["containers"].as_u64() >= Some(2),
+        "the watcher's last sweep is shown: {view}"
+    );
+    let (ok, text, err) = status(&s, false, Some(&unreachable));
+    assert!(ok, "{err}");
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("as seen by the running watcher (pid ")),
+        "{text}"
+    );
+    assert!(text.contains(&crash), "{text}");
+
+    // Once the watcher stops, `status` looks for itself again.
+    assert!(s.stop_watch(), "watch stops cleanly");
+    let view = status_json(&s, Some(&unreachable));
+    assert_eq!(view["source"], "live", "{view}");
+    assert_eq!(view["docker_reachable"], false, "{view}");
+}
+
+/// With no watcher, `status` takes one look of its own (Docker's two statistics samples give
+/// CPU % in one request) and says that nothing is being healed.
+#[test]
+fn with_no_watcher_status_looks_itself_and_says_so() {
+    let mut s = Scenario::new("status-live");
+    let busy = s.container("busy", &["--cpus", "0.2"], "while :; do :; done");
+    let idle = s.container("idle", &[], "exec sleep 100000");
+    s.config("");
+    let view = status_json(&s, None);
+    assert_eq!(view["source"], "live", "{view}");
+    assert!(view["watcher_pid"].is_null(), "{view}");
+    let busy_cpu = container(&view, &busy)
+        .and_then(|c| c["cpu_percent"].as_f64())
+        .unwrap_or_else(|| panic!("CPU % of the busy container: {view}"));
+    assert!(busy_cpu > 1.0, "a busy loop shows CPU use: {view}");
+    assert!(
+        container(&view, &idle).is_some_and(|c| c["cpu_percent"].as_f64().is_some()),
+        "every running container has a CPU figure: {view}"
+    );
+    assert_eq!(view["last_sweep"]["containers"], 2, "{view}");
+    let (ok, text, err) = status(&s, false, None);
+    assert!(ok, "{err}");
+    assert!(
+        text.lines().next().is_some_and(|l| l
+            .starts_with("no watcher runs on this data folder: a live look at")
+            && l.ends_with("nothing is being healed")),
+        "{text}"
+    );
+}
