@@ -9,12 +9,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use sickbay::cli::{self, Cli, Command};
 
-// mimalloc in place of the system allocator: a sweep of 500 containers allocates and frees a
-// response per container, and glibc's malloc spent a third of the watcher's CPU time on it
-// (and kept the freed memory in per-thread arenas).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = match &cli.command {
