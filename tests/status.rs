@@ -81,6 +81,12 @@ fn status_answers_from_the_running_watcher_without_asking_docker() {
         "{text}"
     );
     assert!(text.contains(&crash), "{text}");
+    let out = s.cmd().arg("incidents").output().expect("incidents");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&crash) && !text.contains("no watcher runs"),
+        "{text}"
+    );
 
     // Once the watcher stops, `status` looks for itself again.
     assert!(s.stop_watch(), "watch stops cleanly");
@@ -115,6 +121,12 @@ fn with_no_watcher_status_looks_itself_and_says_so() {
         text.lines().next().is_some_and(|l| l
             .starts_with("no watcher runs on this data folder: a live look at")
             && l.ends_with("nothing is being healed")),
+        "{text}"
+    );
+    let out = s.cmd().arg("incidents").output().expect("incidents");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("no watcher runs on this data folder: nothing new is being recorded\n"),
         "{text}"
     );
 }

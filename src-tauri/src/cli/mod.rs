@@ -161,6 +161,13 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
                 writeln!(out)?;
             } else {
                 print_incidents(&mut out, &list)?;
+                let watcher = paths::data_dir().join(engine::published::FILE);
+                if engine::published::Published::read(&watcher).is_none() {
+                    writeln!(
+                        out,
+                        "no watcher runs on this data folder: nothing new is being recorded"
+                    )?;
+                }
             }
             Ok(())
         }
