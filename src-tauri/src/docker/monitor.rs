@@ -30,6 +30,11 @@ use crate::domain::model::{ContainerId, Health, RunState};
 /// Statistics requests (and HTTP probes) a sweep keeps in flight at most.
 pub const STATS_IN_FLIGHT: usize = 256;
 
+/// The same for a one-off look (`status` with no watcher), which waits for two of Docker's
+/// rounds: a short-lived process whose connections go with it, so it asks for twice as many
+/// at once (each is a file descriptor; 512 stays well under the usual limit of 1,024).
+pub const LOOK_STATS_IN_FLIGHT: usize = 512;
+
 /// A container unchanged in Docker's list is inspected again every this many sweeps all the
 /// same (each in its own turn, so the inspects spread over the sweeps).
 pub const REFRESH_EVERY: u64 = 10;
@@ -169,7 +174,8 @@ async fn measure(
 }
 
 /// Samples every watched container: inspects at most `[monitoring] concurrency` at a time,
-/// statistics and probes at most [`STATS_IN_FLIGHT`]. Containers that vanish during the sweep
+/// statistics and probes at most [`STATS_IN_FLIGHT`] ([`LOOK_STATS_IN_FLIGHT`] for a one-off
+/// look). Containers that vanish during the sweep
 /// are skipped. `window`: one-shot statistics (the engine computes CPU % between two sweeps)
 /// or Docker's own two samples (a one-off look). `memory`: what earlier sweeps inspected (the
 /// engine's), so that only what changed is inspected again; `None` inspects everything.
@@ -215,7 +221,10 @@ pub async fn sweep(
                 Ok(measure(&docker, &prober, info, at, timestamp, window).await)
             }
         })
-        .buffer_unordered(STATS_IN_FLIGHT)
+        .buffer_unordered(match window {
+            Window::OneShot => STATS_IN_FLIGHT,
+            Window::TwoSamples => LOOK_STATS_IN_FLIGHT,
+        })
         .collect()
         .await;
     let mut samples = Vec::with_capacity(results.len());
