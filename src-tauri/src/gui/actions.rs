@@ -103,6 +103,9 @@ pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(
 pub fn investigate(incident: i64, config: Option<&Path>) -> std::io::Result<()> {
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
+    for v in super::own_variables() {
+        cmd.env_remove(v);
+    }
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
