@@ -84,10 +84,9 @@ pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(
             Ok(()) => tracing::info!("{}: done", op.doing()),
             Err(e) => {
                 tracing::error!("{} failed: {e}", op.doing());
-                super::notifications::plain(
-                    format!("Sickbay: {} failed", op.doing()),
-                    e.to_string(),
-                );
+                if let Some(desktop) = app.try_state::<super::notifications::Desktop>() {
+                    desktop.plain(format!("Sickbay: {} failed", op.doing()), e.to_string());
+                }
             }
         }
         shared.stack.send_modify(|s| s.finish(&op, &result));

@@ -175,7 +175,10 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             let handle = app.handle().clone();
             let events = events_tx.subscribe();
             tauri::async_runtime::spawn(render(handle, tray, menu, events));
+            let desktop = notifications::Desktop::start();
+            app.manage(desktop.clone());
             tauri::async_runtime::spawn(notifications::run(
+                desktop,
                 notify_settings,
                 config_file,
                 events_tx.subscribe(),
