@@ -41,6 +41,7 @@ TEST_PACKAGES=(
     xterm
     imagemagick
     xdotool
+    x11-utils
     trayer
     curl
     docker-compose

@@ -84,10 +84,9 @@ pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(
             Ok(()) => tracing::info!("{}: done", op.doing()),
             Err(e) => {
                 tracing::error!("{} failed: {e}", op.doing());
-                super::notifications::plain(
-                    format!("Sickbay: {} failed", op.doing()),
-                    e.to_string(),
-                );
+                if let Some(desktop) = app.try_state::<super::notifications::Desktop>() {
+                    desktop.plain(format!("Sickbay: {} failed", op.doing()), e.to_string());
+                }
             }
         }
         shared.stack.send_modify(|s| s.finish(&op, &result));
@@ -103,6 +102,9 @@ pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(
 pub fn investigate(incident: i64, config: Option<&Path>) -> std::io::Result<()> {
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
+    for v in super::own_variables() {
+        cmd.env_remove(v);
+    }
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }

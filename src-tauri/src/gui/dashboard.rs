@@ -116,6 +116,9 @@ pub fn open<R: Runtime>(app: &AppHandle<R>) {
         }
     };
     let mut cmd = tokio::process::Command::new(exe);
+    for v in super::own_variables() {
+        cmd.env_remove(v);
+    }
     cmd.arg("dashboard");
     if let Some(c) = &state.config {
         cmd.arg("--config").arg(c);

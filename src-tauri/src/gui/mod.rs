@@ -10,6 +10,7 @@ pub mod state;
 pub mod tray;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use tauri::image::Image;
@@ -58,6 +59,33 @@ pub(crate) fn context() -> tauri::Context<tauri::Wry> {
     tauri::generate_context!()
 }
 
+/// Set when this process put `GDK_GL` in its environment (see [`without_opengl`]).
+static GDK_GL_OURS: AtomicBool = AtomicBool::new(false);
+
+/// The tray app draws nothing with OpenGL: its icon and menu are GTK's drawing in software. Yet
+/// GDK on X11, when it opens the display, asks OpenGL (GLX) which visuals to use, unless an
+/// earlier GTK program on the display cached the answer (the root window's `GDK_VISUALS`). A
+/// tray app started at login is often the first, and asking loads the OpenGL driver for good:
+/// Mesa's llvmpipe maps all of LLVM, about 50 MB resident. `GDK_GL=disable` (unless the user set
+/// `GDK_GL`) skips that. Called first, before any thread: a thread reading the environment
+/// while it is changed is a data race.
+fn without_opengl() {
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if std::env::var_os("GDK_GL").is_none() {
+        std::env::set_var("GDK_GL", "disable");
+        GDK_GL_OURS.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The variables this process set for itself, which a program it starts (the dashboard,
+/// which may draw with OpenGL; the investigation's terminal) does not inherit.
+pub(crate) fn own_variables() -> impl Iterator<Item = &'static str> {
+    GDK_GL_OURS
+        .load(Ordering::Relaxed)
+        .then_some("GDK_GL")
+        .into_iter()
+}
+
 /// Quitting: the engine records its last events, then the app exits.
 pub struct Quit(Mutex<Option<oneshot::Sender<()>>>);
 
@@ -74,6 +102,7 @@ impl Quit {
 
 /// Runs the tray app until Quit.
 pub fn run(cli: &Cli) -> Result<(), Failure> {
+    without_opengl();
     let (settings, source) = cli::load_settings(cli)?;
     let guard = telemetry::init(Some(&paths::logs_dir()), "info");
     let db = paths::database_file();
@@ -146,7 +175,10 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             let handle = app.handle().clone();
             let events = events_tx.subscribe();
             tauri::async_runtime::spawn(render(handle, tray, menu, events));
+            let desktop = notifications::Desktop::start();
+            app.manage(desktop.clone());
             tauri::async_runtime::spawn(notifications::run(
+                desktop,
                 notify_settings,
                 config_file,
                 events_tx.subscribe(),
