@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from common import app_env, close_window, names, tree, wait_for  # noqa: E402
+from common import app_env, close_window, names, stop, tree, wait_for  # noqa: E402
 
 APP = os.environ["SICKBAY_APP"]
 IMAGE = os.environ.get("SICKBAY_TEST_IMAGE", "sickbay-test:latest")
@@ -309,17 +309,8 @@ def main():
         ok = True
     finally:
         if app is not None:
-            app.terminate()
-            try:
-                app.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                app.kill()
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop([app], timeout=15)
+        stop(procs)
         ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
                              capture_output=True, text=True).stdout.split()
         if ids:

@@ -92,3 +92,13 @@ def close_window(title):
     x11.XFlush(dpy)
     x11.XCloseDisplay(dpy)
     return len(ids)
+
+
+def stop(procs, timeout=10):
+    """Terminates the processes, the last started first, and kills those that do not end."""
+    for p in reversed(procs):
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from common import APP, ARTIFACTS, IMAGE, app_env, close_window, docker, logger, names, tree, wait_for
+from common import APP, ARTIFACTS, IMAGE, app_env, close_window, docker, logger, names, stop, tree, wait_for
 
 RUN = secrets.token_hex(4)
 log = logger("e2e notifications")
@@ -162,12 +162,7 @@ def main():
         log(f"failed; the app's output is in {app_log.name}, the bus in {bus_log_path}")
         raise
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         for name in made:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
 
