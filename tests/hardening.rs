@@ -170,6 +170,26 @@ fn a_second_sickbay_stands_by_and_takes_over_when_the_first_stops() {
         line.contains(&format!("pid {}", first.0.id())),
         "names the Sickbay that acts: {line}"
     );
+    // `status` on the second one's data folder says it stands by (its picture, not a look of
+    // its own claiming that nothing watches).
+    let mut status = serde_json::Value::Null;
+    wait_until(10, "status of the one standing by", || {
+        let out = s
+            .cmd()
+            .env("SICKBAY_DATA_DIR", &second_data)
+            .args(["status", "--json"])
+            .output()
+            .expect("status");
+        status = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        status["standing_by"].is_string()
+    });
+    assert_eq!(status["source"], "watcher", "{status}");
+    assert!(
+        status["standing_by"]
+            .as_str()
+            .is_some_and(|w| w.contains(&format!("pid {}", first.0.id()))),
+        "{status}"
+    );
     wait_until(90, "the first one gives up on the container", || {
         events_of(&first_data, "healing_failed", &name) == 1
     });

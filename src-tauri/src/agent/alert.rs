@@ -319,14 +319,13 @@ async fn watch_logs(
     patterns: Vec<(String, regex::Regex)>,
     every: Duration,
     concurrency: usize,
-    status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
+    mut status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
     tx: tokio::sync::mpsc::Sender<LogMatch>,
 ) {
     use futures_util::StreamExt;
     if patterns.is_empty() {
         return;
     }
-    let mut status = status;
     let mut read: HashMap<String, LogCursor> = HashMap::new();
     let mut docker: Option<crate::docker::Docker> = None;
     let mut tick = tokio::time::interval(every);

@@ -132,13 +132,12 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             let store = Store::open(&paths::database_file())?;
             // The running watcher's picture, else a look of our own.
             let published = paths::data_dir().join(engine::published::FILE);
+            // (The watcher's picture carries its `history_errors`; with none running there
+            // are none to tell.)
             let mut view = match engine::published::Published::read(&published) {
                 Some(p) => p.into_view(),
                 None => runtime()?.block_on(engine::snapshot(&settings, &store)),
             };
-            if let Some(state) = engine::EngineState::read(&paths::data_dir().join("engine.json")) {
-                view.history_errors = state.history_errors;
-            }
             if settings.storage.postgres_url().is_some() {
                 view.mirror_pending = Some(store.outbox_state()?.pending);
             }

@@ -19,16 +19,21 @@ pub async fn run_engine(
         .events
         .get_or_insert_with(|| tokio::sync::broadcast::channel(1024).0)
         .clone();
-    let status = links
-        .status
-        .get_or_insert_with(|| {
-            tokio::sync::watch::channel(engine::StatusView::unreachable(
-                docker::endpoint(),
-                "starting".into(),
-            ))
-            .0
-        })
-        .subscribe();
+    let status_tx = links.status.get_or_insert_with(|| {
+        tokio::sync::watch::channel(engine::StatusView::unreachable(
+            docker::endpoint(),
+            "starting".into(),
+        ))
+        .0
+    });
+    let status = status_tx.subscribe();
+    // The picture `sickbay status` answers from, standing by included; a JoinSet aborts it
+    // on every way out (its own guard then removes the file).
+    let mut publisher = tokio::task::JoinSet::new();
+    publisher.spawn(engine::published::keep(
+        paths::data_dir().join(engine::published::FILE),
+        status_tx.subscribe(),
+    ));
     let alerts = tokio::spawn(crate::agent::alert::run(
         settings.clone(),
         paths::DataDir::current(),
@@ -58,8 +63,8 @@ pub async fn run_engine(
         return Ok(());
     };
     links.state_file = Some(paths::data_dir().join("engine.json"));
-    links.status_file = Some(paths::data_dir().join(engine::published::FILE));
     let result = engine::run(settings, store, paths::logs_dir(), &mut shutdown, links).await;
+    drop(publisher);
     drop(acting);
     alerts.abort();
     webhook.abort();

@@ -442,18 +442,32 @@ impl Docker {
         id: &ContainerId,
         lines: usize,
     ) -> Result<Vec<String>, DockerError> {
-        let opts = LogsOptionsBuilder::default()
+        let text = self.logs(id, lines, None).await?;
+        Ok(text.lines().map(str::to_string).collect())
+    }
+
+    /// The last `lines` lines of the container's log (stdout and stderr, with Docker's
+    /// stamps), of those written since `since` (whole seconds) when given, as one text.
+    async fn logs(
+        &self,
+        id: &ContainerId,
+        lines: usize,
+        since: Option<i32>,
+    ) -> Result<String, DockerError> {
+        let mut opts = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
             .timestamps(true)
-            .tail(&lines.to_string())
-            .build();
-        let mut stream = self.client.logs(&id.0, Some(opts));
+            .tail(&lines.to_string());
+        if let Some(secs) = since {
+            opts = opts.since(secs);
+        }
+        let mut stream = self.client.logs(&id.0, Some(opts.build()));
         let mut text = String::new();
         while let Some(chunk) = stream.next().await {
             text.push_str(&chunk.map_err(|e| self.err(e))?.to_string());
         }
-        Ok(text.lines().map(str::to_string).collect())
+        Ok(text)
     }
 
     /// The container's log lines written since `since` (whole seconds: Docker's stamps tell
@@ -470,18 +484,7 @@ impl Docker {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX))
             .unwrap_or(0);
-        let opts = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .since(secs)
-            .tail(&lines.to_string())
-            .build();
-        let mut stream = self.client.logs(&id.0, Some(opts));
-        let mut text = String::new();
-        while let Some(chunk) = stream.next().await {
-            text.push_str(&chunk.map_err(|e| self.err(e))?.to_string());
-        }
+        let text = self.logs(id, lines, Some(secs)).await?;
         Ok(text
             .lines()
             .filter_map(|l| {

@@ -108,9 +108,6 @@ pub struct Links {
     /// Where the engine keeps a small JSON record of what other processes cannot see in the
     /// history (`history_errors`), for `status` and `doctor`.
     pub state_file: Option<PathBuf>,
-    /// Where the engine keeps its latest [`StatusView`], which `sickbay status` answers from
-    /// while it runs (see [`published`]).
-    pub status_file: Option<PathBuf>,
 }
 
 /// A user's control of a running engine.
@@ -220,9 +217,6 @@ pub async fn run(
         format!("docker:{}", docker::endpoint()),
     );
 
-    let publisher = links
-        .status_file
-        .map(|path| tokio::spawn(published::keep(path, engine.status_tx.subscribe())));
     let connection = tokio::spawn(connection_loop(tx.clone()));
     let sweeper = tokio::spawn(sweep_loop(
         settings.clone(),
@@ -263,9 +257,6 @@ pub async fn run(
     engine.finish_sweep();
     engine.record(Event::MonitorStopped, None, None, String::new());
     engine.history.remove();
-    if let Some(p) = publisher {
-        p.abort();
-    }
     Ok(())
 }
 
