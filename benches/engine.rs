@@ -6,6 +6,11 @@
 //! 3. Idle CPU and peak RSS of `sickbay watch` watching 50 containers at the default interval.
 //! 4. Time from a container's first failed check to its escalation, for containers no heal
 //!    fixes, with the default heal and alert settings.
+//! 5. A database that hangs under three web services that need it: time from the hang to all
+//!    four healthy, Sickbay (healing the cause) against restarting every unhealthy container
+//!    (`follow_dependencies = false`), alternating in the same run.
+//!
+//! `SICKBAY_BENCH_ONLY=dependencies` runs the fifth alone.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,6 +36,8 @@ const TRIALS: usize = 20;
 const IDLE_CONTAINERS: usize = 50;
 const IDLE_SECONDS: u64 = 120;
 const HOPELESS: usize = 5;
+/// Trials of each way in the dependency phase.
+const HANG_TRIALS: usize = 4;
 
 /// Starts a labelled container of the test image running `sh -c cmd`.
 fn start_container(name: &str, label: &str, args: &[&str], cmd: &str) {
@@ -98,11 +105,155 @@ fn event_latencies(
     )
 }
 
+/// One hang of the database under three webs: the time from the hang to all four healthy,
+/// and how many restarts the webs got. `follow`: Sickbay heals along dependencies.
+fn hang_trial(run: &str, label: &str, dir: &Path, trial: usize, follow: bool) -> (f64, i64) {
+    let name = |n: &str| format!("{run}-hang{trial}-{n}");
+    let trial_label = format!("sickbay.bench.trial={run}-{trial}");
+    let mut cleanup = Cleanup::new(&trial_label);
+    let beat = dir.join(format!("beat-{trial}"));
+    std::fs::create_dir_all(&beat).expect("beat folder");
+    let volume = format!("{}:/beat", beat.display());
+    let check = |secs: u32| format!("test $(( $(date +%s) - $(cat /beat/db) )) -lt {secs}");
+    let (db_check, web_check) = (check(3), check(5));
+    let common = [
+        "--label",
+        &trial_label,
+        "--label",
+        "sickbay.stop_timeout=1",
+        "-v",
+        &volume,
+        "--health-interval",
+        "1s",
+    ];
+    let mut db_args: Vec<&str> = common.to_vec();
+    db_args.extend([
+        "--tmpfs",
+        "/run",
+        "--health-cmd",
+        &db_check,
+        "--health-retries",
+        "5",
+    ]);
+    start_container(
+        &name("db"),
+        label,
+        &db_args,
+        "trap 'exit 0' TERM; while true; do [ -f /run/hang ] || date +%s > /beat/db; sleep 1; done",
+    );
+    let needs = format!("sickbay.depends_on={}", name("db"));
+    let webs: Vec<String> = (1..=3).map(|i| name(&format!("web{i}"))).collect();
+    for w in &webs {
+        let mut args: Vec<&str> = common.to_vec();
+        args.extend([
+            "--label",
+            &needs,
+            "--health-cmd",
+            &web_check,
+            "--health-retries",
+            "1",
+        ]);
+        start_container(
+            w,
+            label,
+            &args,
+            "trap 'exit 0' TERM; while true; do sleep 1; done",
+        );
+    }
+    let all: Vec<String> = std::iter::once(name("db"))
+        .chain(webs.iter().cloned())
+        .collect();
+    let healthy =
+        |n: &String| docker(&["inspect", "-f", "{{.State.Health.Status}}", n]) == "healthy";
+    wait_until(60, "the stack healthy", || all.iter().all(healthy));
+    let data = dir.join(format!("hang-{trial}"));
+    let config = dir.join(format!("hang-{trial}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[monitoring]\nlabel_selector = [\"{trial_label}\"]\n\
+             [heal]\nfollow_dependencies = {follow}\n"
+        ),
+    )
+    .expect("config");
+    cleanup.watch = Some(start_watch(&data, &config));
+    wait_until(60, "every container sampled", || {
+        count(
+            &data,
+            "SELECT COUNT(DISTINCT container_name) FROM monitor_health_metrics",
+        ) >= 4
+    });
+    let hung = Instant::now();
+    docker(&["exec", &name("db"), "touch", "/run/hang"]);
+    // Unhealthy first (the webs' checks fail within seconds), then all healthy again.
+    wait_until(60, "a web unhealthy", || !webs.iter().all(healthy));
+    wait_until(300, "all four healthy again", || all.iter().all(healthy));
+    let took = hung.elapsed().as_secs_f64();
+    let web_restarts = webs
+        .iter()
+        .map(|w| {
+            count(
+                &data,
+                &format!(
+                    "SELECT COUNT(*) FROM monitor_events WHERE event = 'restarting_container' \
+                      AND container_name = '{w}'"
+                ),
+            )
+        })
+        .sum();
+    cleanup.stop_watch();
+    (took, web_restarts)
+}
+
+/// Phase 5: [`hang_trial`] both ways, alternating.
+fn dependency_phase(run: &str, label: &str, dir: &Path) {
+    let mut sickbay = Vec::new();
+    let mut each = Vec::new();
+    for trial in 0..HANG_TRIALS * 2 {
+        let follow = trial % 2 == 0;
+        let (took, restarts) = hang_trial(run, label, dir, trial, follow);
+        if follow {
+            sickbay.push((took, restarts));
+        } else {
+            each.push((took, restarts));
+        }
+    }
+    println!(
+        "\n| a database hangs under 3 web services ({HANG_TRIALS} trials each way) | hang → all healthy, median | min – max | web restarts |"
+    );
+    println!("|---|---|---|---|");
+    for (what, v) in [
+        ("Sickbay: the cause healed, the webs held", &sickbay),
+        (
+            "every unhealthy container restarted (`follow_dependencies = false`)",
+            &each,
+        ),
+    ] {
+        let mut t: Vec<f64> = v.iter().map(|(t, _)| *t).collect();
+        t.sort_by(f64::total_cmp);
+        let restarts: Vec<String> = v.iter().map(|(_, r)| r.to_string()).collect();
+        println!(
+            "| {what} | {:.1} s | {:.1} – {:.1} s | {} |",
+            common::median(&t),
+            t[0],
+            t[t.len() - 1],
+            restarts.join(", ")
+        );
+    }
+}
+
 fn main() {
     support::common::image();
     let started = Instant::now();
     let run = format!("bench-{}", std::process::id());
     let label = format!("sickbay.bench={run}");
+    if std::env::var("SICKBAY_BENCH_ONLY").as_deref() == Ok("dependencies") {
+        let _cleanup = Cleanup::new(&label);
+        let dir = tempfile::tempdir().expect("tempdir");
+        dependency_phase(&run, &label, dir.path());
+        println!("\n(bench ran {:.0} s)", started.elapsed().as_secs_f64());
+        return;
+    }
     let mut cleanup = Cleanup::new(&label);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -276,5 +427,6 @@ fn main() {
     println!("| idle CPU | {cpu:.2} % of one core | < 0.5 % |");
     println!("| peak RSS (VmHWM) | {hwm:.1} MB | < 30 MB |");
     println!("| RSS at the end | {rss:.1} MB | |");
+    dependency_phase(&run, &label, dir.path());
     println!("\n(bench ran {:.0} s)", started.elapsed().as_secs_f64());
 }

@@ -2,25 +2,16 @@
 //! against a compose file of test containers on the real Docker engine, run by the compose
 //! program this machine has.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::support::common::{docker, docker_ok, inspect, wait_until, Scenario, IMAGE};
+use crate::support::compose::Project;
 
-/// A compose project of the scenario's, taken down (with its volumes: they are the test's)
-/// when the test ends.
-struct Stack {
-    file: PathBuf,
-    project: String,
-}
-
-impl Stack {
-    /// `web` (health check: healthy unless `/tmp/sick` exists in its own filesystem, which a
-    /// restart keeps and a recreate does not) with a named volume, and `worker`.
-    fn write(s: &Scenario, web_labels: &str) -> Self {
-        let file = s.dir.path().join("compose.yml");
-        let text = format!(
-            r#"version: "2.4"
+/// The test stack: `web` (health check: healthy unless `/tmp/sick` exists in its own
+/// filesystem, which a restart keeps and a recreate does not) with a named volume, and `worker`.
+fn write_stack(s: &Scenario, web_labels: &str) -> Project {
+    let text = format!(
+        r#"version: "2.4"
 services:
   web:
     image: {IMAGE}
@@ -44,52 +35,9 @@ services:
 volumes:
   data:
 "#,
-            run = s.run
-        );
-        std::fs::write(&file, text).expect("write compose.yml");
-        Self {
-            file,
-            project: s.run.clone(),
-        }
-    }
-
-    /// `[stack]` for the config: the file by a path relative to the config file.
-    fn config(&self) -> String {
-        format!(
-            "[stack]\ncompose_file = \"compose.yml\"\nproject_name = \"{}\"\n",
-            self.project
-        )
-    }
-
-    /// Container names of the project (all states), by service.
-    fn container(&self, service: &str) -> Option<String> {
-        let out = docker_ok(&[
-            "ps",
-            "-a",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.project),
-            "--filter",
-            &format!("label=com.docker.compose.service={service}"),
-            "--format",
-            "{{.Names}}",
-        ]);
-        out.lines().next().map(str::to_string)
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let file = self.file.display().to_string();
-        let args = ["-p", &self.project, "-f", &file, "down", "-v", "-t", "1"];
-        let plugin = Command::new("docker")
-            .arg("compose")
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !plugin {
-            let _ = Command::new("docker-compose").args(args).output();
-        }
-    }
+        run = s.run
+    );
+    Project::write(s, &text)
 }
 
 fn sickbay(s: &Scenario, args: &[&str]) -> Output {
@@ -106,8 +54,8 @@ fn text(o: &Output) -> String {
 
 /// The scenario's stack with `sickbay.heal=<heal>` on web, started with `sickbay up` and web
 /// healthy: the stack, its config, web's name and its container id.
-fn healthy_stack(s: &Scenario, heal: &str) -> (Stack, String, String, String) {
-    let stack = Stack::write(s, &format!("      sickbay.heal: \"{heal}\""));
+fn healthy_stack(s: &Scenario, heal: &str) -> (Project, String, String, String) {
+    let stack = write_stack(s, &format!("      sickbay.heal: \"{heal}\""));
     let cfg = stack.config();
     s.config(&cfg);
     let up = sickbay(s, &["up"]);
@@ -139,7 +87,7 @@ fn healed_with(s: &Scenario, container: &str, timeout: u64) -> Vec<String> {
 #[test]
 fn up_starts_the_stack_and_down_stops_it_removing_nothing() {
     let s = Scenario::new("stack");
-    let stack = Stack::write(&s, "");
+    let stack = write_stack(&s, "");
     s.config(&stack.config());
 
     let up = sickbay(&s, &["up"]);
@@ -328,7 +276,7 @@ services:
         ),
     )
     .expect("write compose.yml");
-    let stack = Stack {
+    let stack = Project {
         file,
         project: s.run.clone(),
     };

@@ -2,6 +2,7 @@
 //! per topic, and `support` for what they share.
 
 mod cli_config;
+mod dependencies;
 mod diagnosis;
 mod docker_outage;
 mod engine_scenarios;

@@ -47,6 +47,15 @@ function chartCell(name, value, field, unit) {
   return cell;
 }
 
+/** What a container needs (the dependency graph), e.g. "needs vpn (network), db (compose)". */
+function needs(c) {
+  const deps = c.depends_on ?? [];
+  if (deps.length === 0) return null;
+  const list = deps.map((d) => `${d.name} (${d.via})`).join(", ");
+  return el("div", { class: "needs muted", title: "What it depends on, and how Sickbay knows" },
+    `needs ${list}`);
+}
+
 function renderStatus() {
   if (!status) return;
   $("verdict").className = `dot ${status.verdict}`;
@@ -56,7 +65,9 @@ function renderStatus() {
       "tr",
       { "data-container": c.name, class: `verdict-${c.verdict ?? "none"}` },
       el("td", {}, el("span", { class: `dot ${c.verdict ?? "none"}` }), ` ${c.name}`,
-        c.note ? el("div", { class: "note" }, c.note) : null),
+        c.note ? el("div", { class: "note" }, c.note) : null,
+        c.held_for ? el("div", { class: "note held" }, `held: waiting for ${c.held_for}`) : null,
+        needs(c)),
       el("td", {}, c.state),
       el("td", { class: "health" }, c.health),
       el("td", {}, String(c.restart_count)),

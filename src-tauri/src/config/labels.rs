@@ -21,6 +21,9 @@ pub struct Policy {
     /// in the ladder's order, only those that apply (`recreate` and `rebuild` need a compose
     /// service).
     pub steps: Vec<Step>,
+    /// `sickbay.depends_on=name,name`: containers (or services of the same compose project)
+    /// this one needs, beyond what Docker and compose tell.
+    pub depends_on: Vec<String>,
 }
 
 /// A label Sickbay could not use; the rest of the container's labels still apply.
@@ -50,6 +53,7 @@ impl Policy {
             cache_paths: Vec::new(),
             stop_timeout_seconds: heal.stop_timeout_seconds,
             steps: Vec::new(),
+            depends_on: Vec::new(),
         };
         let compose = labels
             .get("com.docker.compose.service")
@@ -117,6 +121,23 @@ impl Policy {
                 }
             }
         }
+        if let Some(v) = labels.get("sickbay.depends_on") {
+            for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                if is_container_name(name) {
+                    policy.depends_on.push(name.to_string());
+                } else {
+                    bad(
+                        "sickbay.depends_on",
+                        v,
+                        format!(
+                            "`{}` is not a container or service name (letters, digits, \
+                             `_`, `.` and `-`, starting with a letter or digit)",
+                            crate::domain::escape::line(name)
+                        ),
+                    );
+                }
+            }
+        }
         for label in ["autoheal.stop.timeout", "sickbay.stop_timeout"] {
             if let Some(v) = labels.get(label) {
                 match v.trim().parse::<u64>() {
@@ -127,6 +148,14 @@ impl Policy {
         }
         (policy, errors)
     }
+}
+
+/// Docker's rule for container names (and compose's for services): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn is_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.len() <= 255
 }
 
 impl Policy {

@@ -128,6 +128,14 @@ pub struct Heal {
     /// The ladder's rungs after the cache clear, for every container (a container's
     /// `sickbay.heal` label wins). `recreate` and `rebuild` apply to compose services only.
     pub steps: Vec<Step>,
+    /// Heal along dependencies: a dependent whose failure a failing dependency explains is
+    /// held while the dependency is healed, and containers in another's network namespace
+    /// follow it. Off: every container is healed on its own.
+    pub follow_dependencies: bool,
+    /// Compose, an updater or a person replacing containers (create, destroy, rename) is
+    /// orchestration, not failure: the project's containers are not healed until this many
+    /// seconds pass without such an event.
+    pub orchestration_quiet_seconds: u64,
 }
 
 impl Default for Heal {
@@ -144,6 +152,8 @@ impl Default for Heal {
             verify_grace_seconds: 10,
             restart_crashed: true,
             steps: vec![Step::Restart],
+            follow_dependencies: true,
+            orchestration_quiet_seconds: 10,
         }
     }
 }
@@ -569,6 +579,12 @@ impl Settings {
             ));
         }
         at_least("heal", "verify_seconds", h.verify_seconds, 1)?;
+        at_least(
+            "heal",
+            "orchestration_quiet_seconds",
+            h.orchestration_quiet_seconds,
+            1,
+        )?;
         let r = &self.retention;
         at_least("retention", "metrics_days", r.metrics_days, 1)?;
         at_least("retention", "history_days", r.history_days, r.metrics_days)?;
@@ -803,6 +819,7 @@ mod tests {
             ("sickbay.cache_paths", "/tmp/cache, /etc ,relative"),
             ("autoheal.stop.timeout", "3"),
             ("sickbay.enable", "maybe"),
+            ("sickbay.depends_on", "db, cache ,$(rm -rf /)"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -815,13 +832,15 @@ mod tests {
         );
         assert_eq!(p.cache_paths, vec!["/tmp/cache"]);
         assert_eq!(p.stop_timeout_seconds, 3);
+        assert_eq!(p.depends_on, vec!["db", "cache"]);
         let labels_named: Vec<_> = errs.iter().map(|e| e.label.as_str()).collect();
         assert_eq!(
             labels_named,
             vec![
                 "sickbay.enable",
                 "sickbay.cache_paths",
-                "sickbay.cache_paths"
+                "sickbay.cache_paths",
+                "sickbay.depends_on"
             ]
         );
     }

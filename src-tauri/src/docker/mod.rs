@@ -19,6 +19,7 @@ use bollard::Docker as Bollard;
 use futures_util::{Stream, StreamExt};
 
 use crate::domain::model::{ContainerId, Health, RestartPolicy, RunState};
+use stack::Service;
 
 /// How long a connection attempt (and the version negotiation) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,6 +79,13 @@ pub struct ContainerInfo {
     pub health_output: Option<String>,
     /// `KEY=value`: only to know which values are secrets (never shown or sent).
     pub env: Vec<String>,
+    /// `HostConfig.NetworkMode`: `container:<id>` when it lives in another's namespace.
+    pub network_mode: String,
+    /// Health checks failed in a row (`State.Health.FailingStreak`): above zero, the check
+    /// is failing though not yet past its retries.
+    pub failing_streak: u32,
+    /// The compose services it depends on (its compose file's `depends_on` and `links`).
+    pub depends_on: Vec<String>,
 }
 
 impl ContainerInfo {
@@ -114,6 +122,9 @@ impl ContainerInfo {
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),
+            network_mode: "default".into(),
+            failing_streak: 0,
+            depends_on: Vec::new(),
         }
     }
 }
@@ -177,7 +188,9 @@ pub fn cpu_percent(prev: &StatsSample, cur: &StatsSample) -> Option<f64> {
 /// What Docker reported on its event stream about a container.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
-    Die { exit_code: i64 },
+    Die {
+        exit_code: i64,
+    },
     Oom,
     Health(Health),
     Start,
@@ -185,6 +198,12 @@ pub enum EventKind {
     Stop,
     Kill,
     Destroy,
+    /// A container made (compose, an updater, a person replacing one).
+    Create,
+    /// A container renamed (compose moves the old one aside before it recreates).
+    Rename {
+        old_name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +227,8 @@ pub const ACTED_ON: &[&str] = &[
     "stop",
     "kill",
     "destroy",
+    "create",
+    "rename",
     "health_status",
 ];
 
@@ -241,6 +262,13 @@ fn map_event(msg: bollard::models::EventMessage) -> Option<DockerEvent> {
         "stop" => EventKind::Stop,
         "kill" => EventKind::Kill,
         "destroy" => EventKind::Destroy,
+        "create" => EventKind::Create,
+        "rename" => EventKind::Rename {
+            old_name: attrs
+                .get("oldName")
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+        },
         a if a.starts_with("health_status") => {
             let status = a.split_once(':').map(|(_, s)| s.trim());
             EventKind::Health(Health::from_docker(status))
@@ -250,7 +278,7 @@ fn map_event(msg: bollard::models::EventMessage) -> Option<DockerEvent> {
     let name = attrs.get("name").cloned().unwrap_or_else(|| id.clone());
     let labels = attrs
         .into_iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "name" | "image" | "exitCode"))
+        .filter(|(k, _)| !matches!(k.as_str(), "name" | "image" | "exitCode" | "oldName"))
         .collect();
     Some(DockerEvent {
         id: ContainerId(id),
@@ -392,18 +420,26 @@ impl Docker {
             .map_err(|e| self.err(e))?;
         let state = c.state.unwrap_or_default();
         let config = c.config.unwrap_or_default();
-        let policy = c
-            .host_config
-            .and_then(|h| h.restart_policy)
-            .unwrap_or_default();
+        let host = c.host_config.unwrap_or_default();
+        let network_mode = host.network_mode.unwrap_or_default();
+        let policy = host.restart_policy.unwrap_or_default();
         let health = state.health.unwrap_or_default();
         let health_status = health.status.map(|s| s.to_string());
+        let failing_streak = health
+            .failing_streak
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0);
         let health_output = health
             .log
             .and_then(|log| log.into_iter().last())
             .filter(|r| r.exit_code.unwrap_or(0) != 0)
             .and_then(|r| r.output)
             .map(|o| o.trim().to_string());
+        let labels = config.labels.clone().unwrap_or_default();
+        // A broken compose file is said once per version of it (`declared_dependencies`).
+        let depends_on = Service::of_container(&labels)
+            .and_then(|s| s.depends_on(&labels).ok())
+            .unwrap_or_default();
         let has_healthcheck = config
             .healthcheck
             .and_then(|h| h.test)
@@ -426,13 +462,16 @@ impl Docker {
             oom_killed: state.oom_killed.unwrap_or(false),
             exit_code: state.exit_code.unwrap_or(0),
             started_at: state.started_at.unwrap_or_default(),
-            labels: config.labels.unwrap_or_default(),
+            labels,
             restart_policy: RestartPolicy::from_docker(
                 &policy.name.map(|n| n.to_string()).unwrap_or_default(),
             ),
             restart_max_retries: policy.maximum_retry_count.unwrap_or(0),
             health_output,
             env: config.env.unwrap_or_default(),
+            network_mode,
+            failing_streak,
+            depends_on,
         })
     }
 
@@ -684,7 +723,7 @@ mod tests {
             "exec_start: sh",
             "exec_die",
             "pause",
-            "rename",
+            "attach",
         ] {
             assert!(
                 map_event(message(action)).is_none(),

@@ -190,6 +190,34 @@ impl Service {
         })
     }
 
+    /// The services this one `depends_on` (or `links` to) in compose: Compose v2's
+    /// `com.docker.compose.depends_on` label when there is one, else the project's compose
+    /// files (Compose v1 labels no dependencies), read once per file version. `Err` names the
+    /// file and the line compose's YAML is broken at.
+    pub fn depends_on(&self, labels: &HashMap<String, String>) -> Result<Vec<String>, String> {
+        if let Some(v) = labels.get("com.docker.compose.depends_on") {
+            // `db:service_started:false,redis:service_healthy:true`
+            let mut out: Vec<String> = v
+                .split(',')
+                .filter_map(|d| d.split(':').next())
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect();
+            out.sort();
+            out.dedup();
+            return Ok(out);
+        }
+        let mut out = Vec::new();
+        for file in &self.project.files {
+            let declared = declared_dependencies(file)?;
+            out.extend(declared.get(&self.service).cloned().unwrap_or_default());
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Whether two containers are the same compose service (the same project and service
     /// labels): a recreate's new container and the old one. False unless both are compose
     /// services.
@@ -199,6 +227,83 @@ impl Service {
             _ => false,
         }
     }
+}
+
+/// Each service's dependencies in one compose file, cached by the file's modification time.
+fn declared_dependencies(file: &Path) -> Result<Arc<HashMap<String, Vec<String>>>, String> {
+    type Cache = std::sync::Mutex<
+        HashMap<
+            PathBuf,
+            (
+                std::time::SystemTime,
+                Result<Arc<HashMap<String, Vec<String>>>, String>,
+            ),
+        >,
+    >;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let modified = std::fs::metadata(file)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some((at, parsed)) = cache.lock().ok().and_then(|c| c.get(file).cloned()) {
+        if at == modified {
+            return parsed;
+        }
+    }
+    let parsed = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))
+        .and_then(|text| parse_dependencies(&text).map_err(|e| format!("{}: {e}", file.display())))
+        .map(Arc::new);
+    if let Err(e) = &parsed {
+        tracing::warn!("compose dependencies unknown: {e}");
+    }
+    if let Ok(mut c) = cache.lock() {
+        c.insert(file.to_path_buf(), (modified, parsed.clone()));
+    }
+    parsed
+}
+
+/// `services.<name>.depends_on` (a list, or a map of conditions) and `links` (`service` or
+/// `service:alias`) of a compose file's text.
+pub fn parse_dependencies(text: &str) -> Result<HashMap<String, Vec<String>>, String> {
+    use serde_yaml_ng::Value;
+    let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
+        Some(l) => format!("line {}, column {}: {e}", l.line(), l.column()),
+        None => e.to_string(),
+    })?;
+    let mut out = HashMap::new();
+    let Some(services) = doc.get("services").and_then(Value::as_mapping) else {
+        return Ok(out);
+    };
+    let names = |v: Option<&Value>| -> Vec<String> {
+        match v {
+            Some(Value::Sequence(list)) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| s.split(':').next().unwrap_or(s).trim().to_string())
+                .collect(),
+            Some(Value::Mapping(map)) => map
+                .keys()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    for (name, def) in services {
+        let Some(name) = name.as_str() else {
+            continue;
+        };
+        let mut needs = names(def.get("depends_on"));
+        needs.extend(names(def.get("links")));
+        needs.retain(|n| !n.is_empty() && n != name);
+        needs.sort();
+        needs.dedup();
+        if !needs.is_empty() {
+            out.insert(name.to_string(), needs);
+        }
+    }
+    Ok(out)
 }
 
 /// What to ask of compose.
@@ -485,6 +590,84 @@ fn shorten(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compose_files_name_each_services_dependencies() {
+        let text = r#"
+version: "2.4"
+x-common: &common
+  image: app
+services:
+  db:
+    <<: *common
+  web:
+    <<: *common
+    depends_on: [db, cache]
+  worker:
+    depends_on:
+      db:
+        condition: service_healthy
+    links: ["cache:redis", "web"]
+  cache:
+    image: redis
+"#;
+        let deps = parse_dependencies(text).expect("parsed");
+        assert_eq!(deps["web"], vec!["cache", "db"]);
+        assert_eq!(deps["worker"], vec!["cache", "db", "web"]);
+        assert!(!deps.contains_key("db"));
+        let broken = parse_dependencies("services:\n  web:\n    depends_on: [db\n  x: 1\n")
+            .expect_err("broken YAML");
+        assert!(broken.contains("line "), "{broken}");
+    }
+
+    #[test]
+    fn compose_v2_labels_its_dependencies_and_v1_is_read_from_the_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  web:\n    depends_on: [db]\n  db: {}\n",
+        )
+        .expect("write");
+        let mut labels: HashMap<String, String> = [
+            ("com.docker.compose.project", "shop"),
+            ("com.docker.compose.service", "web"),
+            (
+                "com.docker.compose.project.config_files",
+                "docker-compose.yml",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        labels.insert(
+            "com.docker.compose.project.working_dir".into(),
+            dir.path().display().to_string(),
+        );
+        let web = Service::of_container(&labels).expect("a service");
+        assert_eq!(web.depends_on(&labels), Ok(vec!["db".to_string()]));
+        labels.insert(
+            "com.docker.compose.depends_on".into(),
+            "redis:service_started:false,db:service_healthy:true".into(),
+        );
+        assert_eq!(
+            web.depends_on(&labels),
+            Ok(vec!["db".to_string(), "redis".to_string()])
+        );
+        labels.remove("com.docker.compose.depends_on");
+        std::fs::write(dir.path().join("docker-compose.yml"), "services: [\n").expect("write");
+        // A newer version of the file is read again.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("docker-compose.yml"))
+            .expect("open");
+        f.set_modified(later).expect("touch");
+        let err = web.depends_on(&labels).expect_err("broken file");
+        assert!(
+            err.contains("docker-compose.yml") && err.contains("line"),
+            "{err}"
+        );
+    }
     use std::time::Duration;
 
     /// A project's compose arguments as text.

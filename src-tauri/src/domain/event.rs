@@ -41,10 +41,24 @@ pub enum Event {
     /// Restarted, while failing, by something other than Sickbay.
     RestartedByOther,
     Escalated,
+    /// A dependent's failure is explained by a failing dependency: it is held, not healed,
+    /// while the dependency is healed.
+    HeldForDependency,
+    /// A held dependent is healthy again once its dependency was.
+    DependentRecovered,
+    /// Sickbay starts, restarts or recreates a dependent because of its dependency (back up,
+    /// or in a new network namespace).
+    FollowingDependency,
+    DependencyFollowed,
+    DependencyFollowFailed,
+    /// Compose, an updater or a person is replacing a project's containers: nothing is
+    /// healed until it is over.
+    OrchestrationStarted,
+    OrchestrationEnded,
 }
 
 impl Event {
-    pub const ALL: [Event; 29] = [
+    pub const ALL: [Event; 36] = [
         Self::MonitorStarted,
         Self::MonitorStopped,
         Self::MonitoringPaused,
@@ -74,6 +88,13 @@ impl Event {
         Self::HealingFailed,
         Self::RestartedByOther,
         Self::Escalated,
+        Self::HeldForDependency,
+        Self::DependentRecovered,
+        Self::FollowingDependency,
+        Self::DependencyFollowed,
+        Self::DependencyFollowFailed,
+        Self::OrchestrationStarted,
+        Self::OrchestrationEnded,
     ];
 
     /// The written form, in `monitor.log` and the history.
@@ -108,6 +129,13 @@ impl Event {
             Self::HealingFailed => "healing_failed",
             Self::RestartedByOther => "restarted_by_other",
             Self::Escalated => "escalated",
+            Self::HeldForDependency => "held_for_dependency",
+            Self::DependentRecovered => "dependent_recovered",
+            Self::FollowingDependency => "following_dependency",
+            Self::DependencyFollowed => "dependency_followed",
+            Self::DependencyFollowFailed => "dependency_follow_failed",
+            Self::OrchestrationStarted => "orchestration_started",
+            Self::OrchestrationEnded => "orchestration_ended",
         }
     }
 

@@ -2,6 +2,7 @@
 //! reach (no Docker, no database, no network, no clock but the one passed in). Everything here
 //! is pure and unit-tested on its own.
 
+pub mod deps;
 pub mod escape;
 pub mod event;
 pub mod guard;

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// Docker's container id (the full hex id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ContainerId(pub String);
 
@@ -303,6 +303,9 @@ pub struct Incident {
     /// Commits made in the escalation's work folder since it began, listed once the
     /// container is healthy again, for the user to review.
     pub commits: Vec<Commit>,
+    /// Healed at its cause: the dependents whose failures were held for this container.
+    #[serde(default)]
+    pub affected: Vec<String>,
 }
 
 /// A commit made while an incident was investigated.

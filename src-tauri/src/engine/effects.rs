@@ -53,6 +53,11 @@ impl Engine {
                     status,
                     details: details.clone(),
                 });
+                if !t.affected.is_empty() {
+                    let r = self.store.set_incident_affected(incident_id, &t.affected);
+                    self.history
+                        .check(&format!("updating incident {incident_id}"), r);
+                }
                 let event = match kind {
                     IncidentKind::Unhealthy | IncidentKind::HttpProbeFailed => {
                         Event::ContainerUnhealthy
@@ -97,9 +102,14 @@ impl Engine {
                 }
                 let incident_id = t.incident.as_ref().map(|i| i.id);
                 let paths = t.policy.cache_paths.clone();
-                let stop_timeout = t.policy.stop_timeout_seconds;
-                let service = crate::docker::stack::Service::of_container(&t.info.labels);
-                let service_name = service.as_ref().map(|s| s.service.clone());
+                let job = t.job(
+                    docker,
+                    executors::Work::Heal {
+                        action,
+                        paths: paths.clone(),
+                    },
+                );
+                let service_name = job.service.as_ref().map(|s| s.service.clone());
                 let (event, fields) = match action {
                     HealAction::ClearCache => {
                         (Event::ClearingCache, format!("paths:{}", paths.join(",")))
@@ -129,19 +139,7 @@ impl Engine {
                     self.history
                         .check(&format!("adding an action to incident {iid}"), r);
                 }
-                executors::spawn(
-                    executors::Job {
-                        docker,
-                        id: id.clone(),
-                        seq,
-                        action,
-                        paths,
-                        stop_timeout,
-                        service,
-                        name,
-                    },
-                    self.tx.clone(),
-                );
+                executors::spawn(job, self.tx.clone());
             }
             Decision::StillFailing { .. } => {
                 let details = t
@@ -182,6 +180,10 @@ impl Engine {
                 let fields = metrics_fields(t.last.as_ref());
                 let incident = t.incident.take();
                 let incident_id = incident.as_ref().map(|i| i.id);
+                if incident_id.is_some() {
+                    t.last_incident = incident_id;
+                }
+                t.affected.clear();
                 if let Some(inc) = &incident {
                     if healed {
                         let r = self.store.set_last_action_outcome(inc.id, "healed");
@@ -193,6 +195,8 @@ impl Engine {
                         .check(&format!("closing incident {}", inc.id), r);
                 }
                 self.record(Event::ContainerHealthy, Some(&name), incident_id, fields);
+                // What was held for it, or lives in its namespace, follows.
+                self.dependency_up(id);
             }
             Decision::GaveUp(reason) => {
                 let incident_id = t.incident.as_ref().map(|i| i.id);
@@ -232,25 +236,10 @@ impl Engine {
         result: Result<(), String>,
         replaced_by: Option<ContainerInfo>,
     ) {
-        let mut id = id.clone();
-        let mut fields = String::new();
-        if let Some(new) = replaced_by.filter(|n| n.id != id) {
-            // The new container takes the old one's place: its incident, its heal state.
-            if let Some(mut t) = self.tracked.remove(&id) {
-                self.tracked.remove(&new.id);
-                let now = Instant::now();
-                self.retired
-                    .retain(|_, at| now.duration_since(*at) < Duration::from_secs(600));
-                self.retired.insert(id.clone(), now);
-                fields = format!("new_id:{}", new.id.short());
-                id = new.id.clone();
-                t.info = new;
-                t.prev_stats = None;
-                t.last_probe = None;
-                t.since = now;
-                self.tracked.insert(id.clone(), t);
-            }
-        }
+        let (id, fields) = match replaced_by {
+            Some(new) => self.take_place(id, new),
+            None => (id.clone(), String::new()),
+        };
         let id = &id;
         let Some(t) = self.tracked.get_mut(id) else {
             return;
@@ -290,6 +279,35 @@ impl Engine {
         }
         self.feed(id, Input::ActionFinished(action, result));
         self.sample_soon(id);
+    }
+
+    /// The container `new` takes `old`'s place (a compose recreate): its incident, its heal
+    /// state, its holds. Returns the id to go on with, and a field saying the new id.
+    pub(super) fn take_place(
+        &mut self,
+        old: &ContainerId,
+        new: ContainerInfo,
+    ) -> (ContainerId, String) {
+        if new.id == *old {
+            return (old.clone(), String::new());
+        }
+        let Some(mut t) = self.tracked.remove(old) else {
+            return (old.clone(), String::new());
+        };
+        self.tracked.remove(&new.id);
+        let now = Instant::now();
+        self.retired
+            .retain(|_, at| now.duration_since(*at) < Duration::from_secs(600));
+        self.retired.insert(old.clone(), now);
+        self.graph_dirty = true;
+        let fields = format!("new_id:{}", new.id.short());
+        let id = new.id.clone();
+        t.info = new;
+        t.prev_stats = None;
+        t.last_probe = None;
+        t.since = now;
+        self.tracked.insert(id.clone(), t);
+        (id, fields)
     }
 
     /// A death Docker's restart policy handles, recorded; `seen`: found after the fact (an

@@ -4,68 +4,124 @@
 
 use super::*;
 
-/// One heal action to run, with what it needs.
+/// One action to run on a container, with what it needs.
 pub(super) struct Job {
     pub(super) docker: Docker,
     pub(super) id: ContainerId,
     /// The action's number: its result carries it back.
     pub(super) seq: u64,
-    pub(super) action: HealAction,
-    pub(super) paths: Vec<String>,
     pub(super) stop_timeout: u64,
     pub(super) service: Option<crate::docker::stack::Service>,
     pub(super) name: String,
+    pub(super) work: Work,
 }
+
+/// What a [`Job`] does.
+pub(super) enum Work {
+    /// A rung of the heal ladder; its result comes back as `Msg::ActionDone`.
+    Heal {
+        action: HealAction,
+        paths: Vec<String>,
+    },
+    /// A dependent started, restarted or recreated for its dependency (`parent`: its
+    /// namespace parent, whose namespace it is checked against afterwards); its result comes
+    /// back as `Msg::Followed`.
+    Follow {
+        action: dependencies::Follow,
+        dependency: String,
+        parent: Option<ContainerId>,
+    },
+}
+
+/// What a job came to: its result, the container that took this one's place (a compose
+/// recreate makes a new one) and, for a follow, whether the namespace is shared.
+type Outcome = (Result<(), String>, Option<ContainerInfo>, Option<bool>);
 
 /// Runs `job` in a task and sends its result to the engine. The result always comes back,
 /// also when the action's task panics; one that never comes is the policy's deadline to end
 /// (`Decision::ActionTimedOut`).
 pub(super) fn spawn(job: Job, tx: mpsc::Sender<Msg>) {
+    use dependencies::{Follow, Followed};
     let Job {
         docker,
         id,
         seq,
-        action,
-        paths,
         stop_timeout,
         service,
         name,
+        work,
     } = job;
+    // What the answer says, whatever the task comes to.
+    let (what, reply) = match &work {
+        Work::Heal { action, .. } => (action.as_str(), Ok(*action)),
+        Work::Follow {
+            action, dependency, ..
+        } => (action.as_str(), Err((*action, dependency.clone()))),
+    };
     let cid = id.clone();
-    let work = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let cid = &cid;
-        match action {
-            HealAction::ClearCache => (clear_cache(&docker, cid, &paths).await, None),
-            HealAction::Restart => (
-                docker
-                    .restart(cid, stop_timeout)
-                    .await
-                    .map_err(|e| e.to_string()),
-                None,
-            ),
-            HealAction::Recreate | HealAction::Rebuild => {
-                recreate(&docker, service, action, &name).await
+        let restart = || async {
+            docker
+                .restart(cid, stop_timeout)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match work {
+            Work::Heal { action, paths } => {
+                let (result, replaced_by) = match action {
+                    HealAction::ClearCache => (clear_cache(&docker, cid, &paths).await, None),
+                    HealAction::Restart => (restart().await, None),
+                    HealAction::Recreate | HealAction::Rebuild => {
+                        recreate(&docker, service, action, &name).await
+                    }
+                };
+                (result, replaced_by, None)
+            }
+            Work::Follow { action, parent, .. } => {
+                let (result, replaced_by) = match action {
+                    Follow::Start => (docker.start(cid).await.map_err(|e| e.to_string()), None),
+                    Follow::Restart => (restart().await, None),
+                    Follow::Recreate => {
+                        recreate(&docker, service, HealAction::Recreate, &name).await
+                    }
+                };
+                let now = replaced_by.as_ref().map_or(cid.clone(), |n| n.id.clone());
+                let namespace = match (&result, &parent) {
+                    (Ok(()), Some(p)) if action != Follow::Recreate => {
+                        same_namespace(&docker, &now, p).await
+                    }
+                    _ => None,
+                };
+                (result, replaced_by, namespace)
             }
         }
     });
     tokio::spawn(async move {
-        let (result, replaced_by) = match work.await {
+        let (result, replaced_by, namespace): Outcome = match task.await {
             Ok(done) => done,
-            Err(e) => (
-                Err(format!("the {} task failed: {e}", action.as_str())),
-                None,
-            ),
+            Err(e) => (Err(format!("the {what} task failed: {e}")), None, None),
         };
-        // The engine has stopped when this fails: nobody is left to tell.
-        let _ = tx
-            .send(Msg::ActionDone {
+        let msg = match reply {
+            Ok(action) => Msg::ActionDone {
                 id,
                 seq,
                 action,
                 result,
                 replaced_by,
-            })
-            .await;
+            },
+            Err((action, dependency)) => Msg::Followed(Box::new(Followed {
+                id,
+                seq,
+                dependency,
+                action,
+                result,
+                namespace,
+                replaced_by,
+            })),
+        };
+        // The engine has stopped when this fails: nobody is left to tell.
+        let _ = tx.send(msg).await;
     });
 }
 
@@ -138,4 +194,21 @@ exit $status"#;
         Ok((code, out)) => Err(format!("exit code {code}: {}", out.trim())),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Whether two containers share one network namespace: each one's `/proc/self/ns/net` as a
+/// process inside it sees it. `None` when either cannot tell (no `readlink` in the image).
+async fn same_namespace(docker: &Docker, a: &ContainerId, b: &ContainerId) -> Option<bool> {
+    let netns = |id: &ContainerId| {
+        let id = id.clone();
+        async move {
+            let cmd = ["readlink", "/proc/self/ns/net"].map(String::from).to_vec();
+            match docker.exec(&id, cmd).await {
+                Ok((0, out)) if out.trim().starts_with("net:[") => Some(out.trim().to_string()),
+                _ => None,
+            }
+        }
+    };
+    let (x, y) = tokio::join!(netns(a), netns(b));
+    Some(x? == y?)
 }

@@ -34,6 +34,7 @@ use crate::config::{Policy, Settings};
 use crate::docker::monitor::{self, Sample};
 use crate::docker::probe::{ProbeResult, Prober};
 use crate::docker::{self, ContainerInfo, Docker, DockerEvent, EventKind, StatsSample};
+use crate::domain::deps::{Facts, Graph, Via};
 use crate::domain::event::Event;
 use crate::domain::heal::{Capabilities, ContainerHeal, Death, Decision, Input, Limits};
 use crate::domain::model::{
@@ -43,6 +44,7 @@ use crate::domain::model::{
 use crate::storage::logfile::{self, LogFile};
 use crate::storage::store::{EventRow, MetricRow, Store};
 
+mod dependencies;
 mod effects;
 mod executors;
 mod history;
@@ -56,7 +58,7 @@ pub use history::EngineState;
 use history::HistoryHealth;
 use tracked::{OpenIncident, Tracked};
 use view::{container_view, metrics_fields, round1};
-pub use view::{snapshot, ContainerView, StatusView, SweepFigures, ViewSource};
+pub use view::{snapshot, ContainerView, DependencyView, StatusView, SweepFigures, ViewSource};
 
 /// Samples of a sweep taken in between two looks at the engine's other messages: an event
 /// that comes while a sweep of 500 containers is taken in waits for this many at most.
@@ -88,6 +90,13 @@ pub enum Msg {
         /// The container that took this one's place (a compose recreate makes a new one).
         replaced_by: Option<ContainerInfo>,
     },
+    /// A fresh look at a failing container's dependencies (`dependencies`).
+    DependenciesLooked {
+        dependent: ContainerId,
+        samples: Vec<Sample>,
+    },
+    /// A dependent started, restarted or recreated for its dependency.
+    Followed(Box<dependencies::Followed>),
 }
 
 /// A handle on a running engine.
@@ -149,6 +158,14 @@ pub struct Engine {
     sweep: Option<SweepInTake>,
     /// The last sweep's size and length, for the status.
     last_sweep: Option<SweepFigures>,
+    /// Which container needs which (built again when `graph_dirty`).
+    graph: Graph,
+    graph_dirty: bool,
+    /// Removed containers' names by their old id, and when: a dependent that names one as
+    /// its namespace parent needs what took its place.
+    replaced_names: HashMap<ContainerId, (String, Instant)>,
+    /// Projects being orchestrated (compose, an updater, a person replacing containers).
+    bursts: HashMap<String, dependencies::Burst>,
 }
 
 /// What remains of a sweep the engine is taking in.
@@ -414,6 +431,10 @@ impl Engine {
             reconnected: None,
             sweep: None,
             last_sweep: None,
+            graph: Graph::default(),
+            graph_dirty: false,
+            replaced_names: HashMap::new(),
+            bursts: HashMap::new(),
         }
     }
 
@@ -520,6 +541,7 @@ impl Engine {
         self.tracked
             .values()
             .filter_map(|t| t.heal.next_deadline())
+            .chain(self.dependency_deadline())
             .min()
     }
 
@@ -551,6 +573,8 @@ impl Engine {
         for id in due {
             self.feed(&id, Input::Tick);
         }
+        self.end_verify_windows(now);
+        self.end_bursts(now);
         self.publish();
     }
 
@@ -633,6 +657,10 @@ impl Engine {
                     self.on_action_done(&id, action, result, replaced_by);
                 }
             }
+            Msg::DependenciesLooked { dependent, samples } => {
+                self.on_dependencies_looked(&dependent, samples)
+            }
+            Msg::Followed(f) => self.on_followed(*f),
         }
         self.publish();
     }
@@ -683,7 +711,8 @@ impl Engine {
         }
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
+        self.refresh_graph();
         let view = if self.docker.is_none() {
             StatusView::unreachable(
                 docker::endpoint(),
@@ -695,6 +724,7 @@ impl Engine {
             let mut containers: Vec<ContainerView> =
                 self.tracked.values().map(Tracked::view).collect();
             containers.sort_by(|a, b| a.name.cmp(&b.name));
+            view::with_dependencies(&mut containers, &self.graph);
             StatusView::new(docker::endpoint(), containers)
         };
         let view = StatusView {

@@ -37,12 +37,16 @@ impl Engine {
             let incident = self.adopted.remove(&info.name);
             self.tracked
                 .insert(id.clone(), Tracked::new(info, policy, heal, incident));
+            self.graph_dirty = true;
         }
         self.tracked.get_mut(&id).expect("just inserted")
     }
 
     pub(super) fn forget(&mut self, id: &ContainerId) {
         if let Some(t) = self.tracked.remove(id) {
+            self.graph_dirty = true;
+            let name = t.former_name.clone().unwrap_or_else(|| t.info.name.clone());
+            self.remember_removed(id, name);
             if let Some(inc) = t.incident {
                 let name = t.info.name.clone();
                 let r = self.store.close_incident(inc.id, &clock::utc_now(), false);
@@ -70,6 +74,7 @@ impl Engine {
     pub(super) fn on_sample(&mut self, s: Sample) -> Option<MetricRow> {
         if self.replacement_in_progress(&s.info.id, &s.info.labels)
             || self.retired.contains_key(&s.info.id)
+            || (self.removed(&s.info.id) && !self.tracked.contains_key(&s.info.id))
         {
             // The new container of a recreate under way (it takes the old one's place when it
             // is done), or the old one of a finished recreate, sampled before it went.
@@ -109,13 +114,14 @@ impl Engine {
         };
         t.last = Some(row.clone());
         // A sample taken before Sickbay's last action ended says nothing about its effect.
-        let stale = outdated || t.heal.is_acting() || t.action_ended.is_some_and(|end| s.at < end);
+        let stale = outdated || t.busy() || t.action_ended.is_some_and(|end| s.at < end);
         if !stale && t.info.state == RunState::Running {
             let id = t.info.id.clone();
             let input = signal(t.info.health, s.probe.as_ref());
             if let Some(input) = input {
                 self.feed(&id, input);
             }
+            self.dependency_up(&id);
         }
         Some(row)
     }
@@ -140,14 +146,16 @@ impl Engine {
             ev.id.short(),
             self.tracked.contains_key(&ev.id)
         );
+        self.note_orchestration(&ev);
         if let Some(queue) = self.first_sight.get_mut(&ev.id) {
             queue.push(ev);
             return;
         }
         if !self.tracked.contains_key(&ev.id) {
             if !monitor::watched(&self.settings, &ev.labels)
-                || ev.kind == EventKind::Destroy
+                || matches!(ev.kind, EventKind::Destroy | EventKind::Rename { .. })
                 || self.retired.contains_key(&ev.id)
+                || self.removed(&ev.id)
                 || self.replacement_in_progress(&ev.id, &ev.labels)
             {
                 return;
@@ -183,13 +191,16 @@ impl Engine {
                 // status after the action is news: Docker stamped it after the action's
                 // result came back, and a restart resets the health to `starting`.
                 let ours = t.during_our_action(ev.time_nano, Duration::ZERO);
-                if ours || t.heal.is_acting() || t.before_our_action(ev.time_nano) {
+                if ours || t.busy() || t.before_our_action(ev.time_nano) {
                     return;
                 }
                 if t.info.state == RunState::Running || h == Health::Unhealthy {
                     if let Some(input) = signal(h, t.last_probe.as_ref()) {
                         self.feed(&id, input);
                     }
+                }
+                if h == Health::Healthy {
+                    self.dependency_up(&id);
                 }
             }
             EventKind::Oom => {
@@ -276,6 +287,13 @@ impl Engine {
             // The old container of a recreate goes away; its incident goes on with the new one.
             EventKind::Destroy if t.being_replaced() => {}
             EventKind::Destroy => self.forget(&id),
+            EventKind::Rename { old_name } => {
+                if t.former_name.is_none() && !old_name.is_empty() {
+                    t.former_name = Some(old_name);
+                }
+            }
+            // Only a container not yet tracked is created.
+            EventKind::Create => {}
         }
     }
 
@@ -307,6 +325,18 @@ impl Engine {
     /// [`Engine::feed`], for news found other than by an event or a sample (`seen`, e.g.
     /// `seen:after_reconnect`): the incident and the death it opens or records say so.
     pub(super) fn feed_seen(&mut self, id: &ContainerId, input: Input, seen: Option<&str>) {
+        if self.paused.load(Ordering::Relaxed) {
+            return;
+        }
+        // Held for a dependency, or for orchestration, or waiting for a look at its
+        // dependencies (`dependencies`).
+        if let Some(input) = self.route(id, input, seen) {
+            self.step_policy(id, input, seen);
+        }
+    }
+
+    /// Feeds the container's own policy, whatever its dependencies say.
+    pub(super) fn step_policy(&mut self, id: &ContainerId, input: Input, seen: Option<&str>) {
         if self.paused.load(Ordering::Relaxed) {
             return;
         }

@@ -91,6 +91,9 @@ mod tests {
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),
+            network_mode: "default".into(),
+            failing_streak: 0,
+            depends_on: Vec::new(),
         }
     }
 

@@ -40,6 +40,20 @@ pub(super) struct Tracked {
     pub(super) policy_restarting: bool,
     /// Restarts others made while it was failing (within the heal window).
     pub(super) others: std::collections::VecDeque<Instant>,
+    /// Its failure is held for a failing dependency (`dependencies`).
+    pub(super) held: Option<super::dependencies::Hold>,
+    /// Failures waiting for a fresh look at its dependencies.
+    pub(super) looking: Vec<(Input, Option<String>)>,
+    /// The dependents held for it in its current incident (or the one about to open).
+    pub(super) affected: Vec<String>,
+    /// Sickbay is starting, restarting or recreating it for a dependency.
+    pub(super) following: Option<super::dependencies::Follow>,
+    /// Its namespace parent was replaced and it could not be recreated: said once.
+    pub(super) dangling_told: bool,
+    /// Its name before a rename (compose moves an old container aside before removing it).
+    pub(super) former_name: Option<String>,
+    /// Its last incident, once closed: a dependent that recovers later points at it.
+    pub(super) last_incident: Option<i64>,
 }
 
 impl Tracked {
@@ -67,6 +81,13 @@ impl Tracked {
             action_seq: 0,
             policy_restarting: false,
             others: std::collections::VecDeque::new(),
+            held: None,
+            looking: Vec::new(),
+            affected: Vec::new(),
+            following: None,
+            dangling_told: false,
+            former_name: None,
+            last_incident: None,
         }
     }
 
@@ -86,6 +107,7 @@ impl Tracked {
         self.heal
             .acting()
             .is_some_and(HealAction::replaces_container)
+            || self.following == Some(super::dependencies::Follow::Recreate)
     }
 
     /// Whether `labels` are those of the same compose service as this container.
@@ -123,8 +145,30 @@ impl Tracked {
         after_start && before_end
     }
 
+    /// Its current action (numbered `action_seq`) as a job for `executors`.
+    pub(super) fn job(
+        &self,
+        docker: Docker,
+        work: super::executors::Work,
+    ) -> super::executors::Job {
+        super::executors::Job {
+            docker,
+            id: self.info.id.clone(),
+            seq: self.action_seq,
+            stop_timeout: self.policy.stop_timeout_seconds,
+            service: crate::docker::stack::Service::of_container(&self.info.labels),
+            name: self.info.name.clone(),
+            work,
+        }
+    }
+
+    /// Sickbay is doing something to it: a heal action, or a follow for a dependency.
+    pub(super) fn busy(&self) -> bool {
+        self.heal.is_acting() || self.following.is_some()
+    }
+
     pub(super) fn view(&self) -> ContainerView {
-        container_view(
+        let view = container_view(
             &self.info,
             self.last.as_ref().and_then(|m| m.cpu_percent),
             self.last.as_ref().and_then(|m| m.mem_mb),
@@ -132,7 +176,11 @@ impl Tracked {
             self.incident
                 .as_ref()
                 .map(|i| (i.id, i.kind, i.status, self.heal.attempts())),
-        )
+        );
+        ContainerView {
+            held_for: self.held.as_ref().map(|h| h.cause.clone()),
+            ..view
+        }
     }
 }
 
@@ -160,6 +208,9 @@ mod tests {
             restart_max_retries: 0,
             health_output: None,
             env: Vec::new(),
+            network_mode: "default".into(),
+            failing_streak: 0,
+            depends_on: Vec::new(),
         };
         let (policy, _) = Policy::from_labels(&labels, &crate::config::Heal::default());
         Tracked::new(info, policy, ContainerHeal::default(), None)

@@ -24,6 +24,46 @@ pub struct ContainerView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healing_attempts: Option<u32>,
     pub incident_id: Option<i64>,
+    /// What it needs, and how Sickbay knows (the dependency graph).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<DependencyView>,
+    /// Its failure is held for this dependency, which is failing (or being healed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_for: Option<String>,
+}
+
+/// One edge of the dependency graph, as `status` and the dashboard show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyView {
+    pub name: String,
+    pub via: Via,
+}
+
+/// The graph's facts of one container: what Docker, compose and its labels say it needs.
+pub(super) fn facts(info: &ContainerInfo, policy: &Policy) -> Facts {
+    Facts {
+        id: info.id.clone(),
+        name: info.name.clone(),
+        network_mode: info.network_mode.clone(),
+        compose: crate::docker::stack::Service::of_container(&info.labels)
+            .map(|s| (s.project.name.unwrap_or_default(), s.service)),
+        compose_depends_on: info.depends_on.clone(),
+        label_depends_on: policy.depends_on.clone(),
+    }
+}
+
+/// Puts each container's dependencies from `graph` in its line.
+pub(super) fn with_dependencies(views: &mut [ContainerView], graph: &Graph) {
+    for v in views {
+        v.depends_on = graph
+            .needs(&ContainerId(v.id.clone()))
+            .iter()
+            .map(|e| DependencyView {
+                name: e.name.clone(),
+                via: e.via,
+            })
+            .collect();
+    }
 }
 
 /// The whole picture.
@@ -155,6 +195,8 @@ pub(super) fn container_view(
             .filter(|(_, _, status, _)| healing(*status))
             .map(|(.., attempts)| attempts),
         incident_id: incident.map(|(id, ..)| id),
+        depends_on: Vec::new(),
+        held_for: None,
     }
 }
 
@@ -227,7 +269,18 @@ async fn live_look(settings: &Settings, store: &Store) -> StatusView {
         .rev()
         .map(|i| (i.container.clone(), i))
         .collect();
-    let containers = swept
+    let facts: Vec<Facts> = swept
+        .samples
+        .iter()
+        .map(|s| {
+            facts(
+                &s.info,
+                &Policy::from_labels(&s.info.labels, &settings.heal).0,
+            )
+        })
+        .collect();
+    let graph = Graph::build(&facts, &HashMap::new());
+    let mut containers: Vec<ContainerView> = swept
         .samples
         .into_iter()
         .map(|s| {
@@ -239,6 +292,7 @@ async fn live_look(settings: &Settings, store: &Store) -> StatusView {
             container_view(&s.info, cpu, mem, s.probe.as_ref(), incident)
         })
         .collect();
+    with_dependencies(&mut containers, &graph);
     StatusView {
         last_sweep: Some(figures),
         ..StatusView::new(docker.endpoint().to_string(), containers)

@@ -262,6 +262,8 @@ mod tests {
                 .and_then(|n| n.strip_suffix(')'))
                 .and_then(|n| n.parse().ok()),
             incident_id: None,
+            depends_on: vec![],
+            held_for: None,
         }
     }
 
@@ -281,6 +283,7 @@ mod tests {
             escalated_at: None,
             escalation: None,
             commits: vec![],
+            affected: vec![],
         }
     }
 

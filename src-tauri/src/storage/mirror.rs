@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_history.sql"),
     include_str!("../../../migrations/postgres/0002_escalation.sql"),
     include_str!("../../../migrations/postgres/0003_follow_up.sql"),
+    include_str!("../../../migrations/postgres/0004_dependencies.sql"),
 ];
 
 /// Outbox entries sent per round trip.

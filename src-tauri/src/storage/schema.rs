@@ -89,6 +89,7 @@ pub const MIRRORED: &[MirroredTable] = &[
             ("escalation_workdir", "escalation_workdir"),
             ("escalation_head", "escalation_head"),
             ("commits", "json(commits)"),
+            ("affected", "json(affected)"),
         ],
     },
     MirroredTable {

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_mirror.sql"),
     include_str!("../../../migrations/sqlite/0003_escalation.sql"),
     include_str!("../../../migrations/sqlite/0004_follow_up.sql"),
+    include_str!("../../../migrations/sqlite/0005_dependencies.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -299,6 +300,16 @@ impl Store {
             .optional()?)
     }
 
+    /// The dependents held for incident `id`'s container.
+    pub fn set_incident_affected(&self, id: i64, affected: &[String]) -> Result<(), StoreError> {
+        let json = serde_json::to_string(affected).unwrap_or_else(|_| "[]".into());
+        self.conn.execute(
+            "UPDATE monitor_incidents SET affected = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, json, crate::clock::utc_now()],
+        )?;
+        Ok(())
+    }
+
     pub fn set_commits(
         &self,
         id: i64,
@@ -413,7 +424,7 @@ impl Store {
     pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, container_name, kind, status, details, timestamp, closed_at, auto_healed,
-                    attempts, actions, escalated, escalated_at, escalation, commits
+                    attempts, actions, escalated, escalated_at, escalation, commits, affected
                FROM monitor_incidents
               WHERE NOT ?2 OR closed_at IS NULL
               ORDER BY timestamp DESC, id DESC LIMIT ?1",
@@ -437,6 +448,7 @@ impl Store {
                 escalated_at: r.get(11)?,
                 escalation: r.get(12)?,
                 commits: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
+                affected: serde_json::from_str(&r.get::<_, String>(14)?).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
