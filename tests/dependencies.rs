@@ -22,18 +22,6 @@ fn reaches_loopback(container: &str) -> bool {
         .success()
 }
 
-/// `container`'s line in `sickbay status --json`, once the watcher's picture has it.
-fn status_of(s: &Scenario, container: &str) -> serde_json::Value {
-    let mut line = None;
-    wait_until(30, "the container in the watcher's status", || {
-        line = s.json(&["status", "--json"])["containers"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["name"] == container).cloned());
-        line.is_some()
-    });
-    line.expect("in status")
-}
-
 fn network_of(parent: &str) -> String {
     format!("container:{parent}")
 }
@@ -54,7 +42,7 @@ fn a_dependent_without_checks_follows_its_network_parent_through_a_heal() {
     s.start_watch("");
     s.wait_sampled(&vpn);
     s.wait_sampled(&app);
-    let app_view = status_of(&s, &app);
+    let app_view = s.status_of(&app);
     assert_eq!(
         app_view["depends_on"],
         serde_json::json!([{ "name": vpn, "via": "network" }]),
@@ -209,7 +197,7 @@ fn a_hanging_database_is_healed_and_none_of_the_webs_that_need_it() {
     for n in &names {
         s.wait_sampled(n);
     }
-    let web1 = status_of(&s, &webs[0]);
+    let web1 = s.status_of(&webs[0]);
     assert_eq!(
         web1["depends_on"],
         serde_json::json!([{ "name": db, "via": "compose" }]),

@@ -16,6 +16,7 @@ mod notifications;
 mod postgres_mirror;
 mod postgres_tls;
 mod secrets;
+mod snooze;
 mod stack;
 mod status;
 mod support;

@@ -39,6 +39,17 @@ pub fn local_time(stamp: &str) -> String {
         .unwrap_or_else(|_| stamp.to_string())
 }
 
+/// `14:30`: a time of today, local, for people ("snoozed until 14:30"); with the date when it
+/// is not today.
+pub fn local_hour(t: SystemTime) -> String {
+    let t = DateTime::<Local>::from(t);
+    if t.date_naive() == Local::now().date_naive() {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
 /// Parses a stamp written by [`utc`] (or Docker's RFC 3339 times).
 pub fn parse(s: &str) -> Option<SystemTime> {
     DateTime::parse_from_rfc3339(s).ok().map(SystemTime::from)

@@ -328,6 +328,18 @@ impl Scenario {
         serde_json::from_slice(&out.stdout).expect("JSON output")
     }
 
+    /// `container`'s line in `sickbay status --json`, once the watcher's picture has it.
+    pub fn status_of(&self, container: &str) -> serde_json::Value {
+        let mut line = None;
+        wait_until(30, "the container in the watcher's status", || {
+            line = self.json(&["status", "--json"])["containers"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["name"] == container).cloned());
+            line.is_some()
+        });
+        line.expect("in status")
+    }
+
     pub fn incidents_of(&self, container: &str) -> Vec<serde_json::Value> {
         self.json(&["incidents", "--json", "--limit", "100"])
             .as_array()

@@ -67,6 +67,23 @@ pub enum Command {
         /// The incident's id (`sickbay incidents` lists them).
         incident_id: i64,
     },
+    /// Leaves a container alone for a while (`sickbay snooze web 1h`, or `--all 30m`): what
+    /// it does is recorded and shown, nothing is healed and nothing is notified until then.
+    Snooze {
+        /// Every container, not one.
+        #[arg(long)]
+        all: bool,
+        /// The container's name, then how long: 30m, 1h, 1h30m, 2d (at most 7 days).
+        #[arg(value_name = "CONTAINER DURATION", num_args = 1..=2, required = true)]
+        args: Vec<String>,
+    },
+    /// Ends a container's snooze (or, with `--all`, every snooze).
+    Unsnooze {
+        #[arg(long)]
+        all: bool,
+        #[arg(value_name = "CONTAINER", required_unless_present = "all")]
+        container: Option<String>,
+    },
     /// Starts the compose stack of `[stack] compose_file` (`up -d`).
     Up,
     /// Stops the compose stack (`stop`: nothing is removed, no volume, no container).
@@ -171,6 +188,28 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Doctor => doctor(cli),
+        Command::Snooze { all, args } => {
+            let (container, duration) = match (all, args.as_slice()) {
+                (true, [d]) => (None, d),
+                (false, [c, d]) => (Some(c.as_str()), d),
+                (true, _) => {
+                    return Err(anyhow::anyhow!(
+                        "with --all, say only how long: sickbay snooze --all 1h"
+                    )
+                    .into())
+                }
+                (false, _) => {
+                    return Err(anyhow::anyhow!(
+                        "say which container and how long: sickbay snooze web 1h (or --all 1h)"
+                    )
+                    .into())
+                }
+            };
+            snooze(cli, container, Some(duration))
+        }
+        Command::Unsnooze { all, container } => {
+            snooze(cli, container.as_deref().filter(|_| !all), None)
+        }
         Command::Up => stack(cli, crate::docker::stack::Op::Up),
         Command::Down => stack(cli, crate::docker::stack::Op::Stop),
         Command::Guard => guard(),
@@ -207,6 +246,69 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             }
         }
     }
+}
+
+/// Records a snooze (`duration`) or its end (`None`) of `container` (`None`: every one); the
+/// running watcher reads it within seconds.
+fn snooze(cli: &Cli, container: Option<&str>, duration: Option<&String>) -> Result<(), Failure> {
+    use crate::domain::event::Event;
+    use crate::domain::snooze;
+    if let Some(c) = container {
+        let name_ok = c
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'))
+            && !c.is_empty();
+        if !name_ok {
+            return Err(anyhow::anyhow!(
+                "`{}` is not a container name (letters, digits, `_`, `.` and `-`)",
+                crate::domain::escape::line(c)
+            )
+            .into());
+        }
+    }
+    let (settings, _) = load_settings(cli)?;
+    let store = Store::open(&paths::database_file())?;
+    let who = container.unwrap_or("every container");
+    let who_field = match container {
+        Some(c) => format!("container:{c}"),
+        None => "all:true".to_string(),
+    };
+    let mut out = std::io::stdout().lock();
+    match duration {
+        Some(d) => {
+            let d = snooze::parse_duration(d).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let until = std::time::SystemTime::now() + d;
+            crate::storage::journal::record(
+                &store,
+                &paths::logs_dir(),
+                &settings.retention,
+                Event::ContainerSnoozed,
+                container,
+                None,
+                format!("{who_field} until:{} by:cli", crate::clock::utc(until)),
+            )?;
+            writeln!(
+                out,
+                "{who} snoozed until {}: what happens is recorded and shown; nothing is healed \
+                 and nothing is notified until then (sickbay unsnooze {} ends it sooner)",
+                crate::clock::local_hour(until),
+                container.unwrap_or("--all")
+            )?;
+        }
+        None => {
+            crate::storage::journal::record(
+                &store,
+                &paths::logs_dir(),
+                &settings.retention,
+                Event::ContainerUnsnoozed,
+                container,
+                None,
+                format!("{who_field} by:cli"),
+            )?;
+            writeln!(out, "{who}: no longer snoozed; Sickbay heals it again")?;
+        }
+    }
+    Ok(())
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {

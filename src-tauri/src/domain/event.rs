@@ -55,10 +55,15 @@ pub enum Event {
     /// healed until it is over.
     OrchestrationStarted,
     OrchestrationEnded,
+    /// A person asked Sickbay to leave a container (or every one) alone until a time.
+    ContainerSnoozed,
+    ContainerUnsnoozed,
+    /// A snooze reached its end.
+    SnoozeEnded,
 }
 
 impl Event {
-    pub const ALL: [Event; 36] = [
+    pub const ALL: [Event; 39] = [
         Self::MonitorStarted,
         Self::MonitorStopped,
         Self::MonitoringPaused,
@@ -95,6 +100,9 @@ impl Event {
         Self::DependencyFollowFailed,
         Self::OrchestrationStarted,
         Self::OrchestrationEnded,
+        Self::ContainerSnoozed,
+        Self::ContainerUnsnoozed,
+        Self::SnoozeEnded,
     ];
 
     /// The written form, in `monitor.log` and the history.
@@ -136,6 +144,9 @@ impl Event {
             Self::DependencyFollowFailed => "dependency_follow_failed",
             Self::OrchestrationStarted => "orchestration_started",
             Self::OrchestrationEnded => "orchestration_ended",
+            Self::ContainerSnoozed => "container_snoozed",
+            Self::ContainerUnsnoozed => "container_unsnoozed",
+            Self::SnoozeEnded => "snooze_ended",
         }
     }
 

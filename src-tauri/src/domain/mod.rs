@@ -10,3 +10,4 @@ pub mod heal;
 pub mod model;
 pub mod patterns;
 pub mod redact;
+pub mod snooze;

@@ -355,11 +355,9 @@ impl Engine {
             self.step_policy(id, input, seen.as_deref());
             return;
         };
-        let details = match &input {
-            Input::Failing { details, .. } => details.clone(),
-            Input::Died(d) => format!("exit_code:{}", d.exit_code),
-            _ => String::new(),
-        };
+        let details = observe::failure_of(&input)
+            .map(|(_, d)| d)
+            .unwrap_or_default();
         let Some(t) = self.tracked.get_mut(id) else {
             return;
         };
@@ -416,10 +414,8 @@ impl Engine {
         let Some(t) = self.tracked.get_mut(id) else {
             return;
         };
-        let (kind, details) = match input {
-            Input::Failing { kind, details } => (*kind, details.clone()),
-            Input::Died(d) => (IncidentKind::Crashed, format!("exit_code:{}", d.exit_code)),
-            _ => return,
+        let Some((kind, details)) = observe::failure_of(input) else {
+            return;
         };
         let details = format!("{details} waiting_for:{}", quote(cause));
         let name = t.info.name.clone();
@@ -444,13 +440,8 @@ impl Engine {
             status: IncidentStatus::Watching,
             details: details.clone(),
         });
-        let event = if kind == IncidentKind::Crashed {
-            Event::ContainerDied
-        } else {
-            Event::ContainerUnhealthy
-        };
         self.record(
-            event,
+            observe::failure_event(kind),
             Some(&name),
             Some(iid),
             format!("{details} heal:held"),

@@ -58,14 +58,7 @@ impl Engine {
                     self.history
                         .check(&format!("updating incident {incident_id}"), r);
                 }
-                let event = match kind {
-                    IncidentKind::Unhealthy | IncidentKind::HttpProbeFailed => {
-                        Event::ContainerUnhealthy
-                    }
-                    IncidentKind::Crashed => Event::ContainerDied,
-                    IncidentKind::OomKilled => Event::ContainerOomKilled,
-                    IncidentKind::RestartLoop => Event::RestartLoop,
-                };
+                let event = observe::failure_event(kind);
                 let mut fields = details;
                 if !acting {
                     fields.push_str(" heal:off");

@@ -51,6 +51,7 @@ mod history;
 mod observe;
 pub mod published;
 mod reconcile;
+mod snoozes;
 mod tracked;
 mod view;
 
@@ -166,6 +167,8 @@ pub struct Engine {
     replaced_names: HashMap<ContainerId, (String, Instant)>,
     /// Projects being orchestrated (compose, an updater, a person replacing containers).
     bursts: HashMap<String, dependencies::Burst>,
+    /// The snoozes in force (read from the history every `snoozes::LOOK_EVERY`).
+    snoozes: crate::domain::snooze::Snoozes,
 }
 
 /// What remains of a sweep the engine is taking in.
@@ -244,6 +247,9 @@ pub async fn run(
     ));
     let mut retention = tokio::time::interval(Duration::from_secs(3600));
     retention.tick().await;
+    engine.reload_snoozes();
+    let mut snoozes = tokio::time::interval(snoozes::LOOK_EVERY);
+    snoozes.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         if engine.sweep.is_some() {
@@ -262,6 +268,7 @@ pub async fn run(
             Some(msg) = rx.recv() => engine.handle(msg),
             _ = sleep_until(deadline) => engine.tick(),
             _ = retention.tick() => engine.apply_retention(),
+            _ = snoozes.tick() => engine.reload_snoozes(),
             Some(c) = next_control(&mut control) => engine.control(c),
         }
     }
@@ -435,6 +442,7 @@ impl Engine {
             graph_dirty: false,
             replaced_names: HashMap::new(),
             bursts: HashMap::new(),
+            snoozes: Default::default(),
         }
     }
 
@@ -538,8 +546,10 @@ impl Engine {
         if self.paused.load(Ordering::Relaxed) {
             return None;
         }
+        // A snoozed container's timers wait for the snooze's end.
         self.tracked
             .values()
+            .filter(|t| self.snoozes.of(&t.info.name).is_none())
             .filter_map(|t| t.heal.next_deadline())
             .chain(self.dependency_deadline())
             .min()
@@ -567,6 +577,7 @@ impl Engine {
         let due: Vec<ContainerId> = self
             .tracked
             .iter()
+            .filter(|(_, t)| self.snoozes.of(&t.info.name).is_none())
             .filter(|(_, t)| t.heal.next_deadline().is_some_and(|d| d <= now))
             .map(|(id, _)| id.clone())
             .collect();
@@ -721,8 +732,11 @@ impl Engine {
                     .unwrap_or_else(|| "connecting".into()),
             )
         } else {
-            let mut containers: Vec<ContainerView> =
-                self.tracked.values().map(Tracked::view).collect();
+            let mut containers: Vec<ContainerView> = self
+                .tracked
+                .values()
+                .map(|t| view::snoozed(t.view(), self.snoozes.of(&t.info.name)))
+                .collect();
             containers.sort_by(|a, b| a.name.cmp(&b.name));
             view::with_dependencies(&mut containers, &self.graph);
             StatusView::new(docker::endpoint(), containers)

@@ -337,7 +337,7 @@ impl Engine {
 
     /// Feeds the container's own policy, whatever its dependencies say.
     pub(super) fn step_policy(&mut self, id: &ContainerId, input: Input, seen: Option<&str>) {
-        if self.paused.load(Ordering::Relaxed) {
+        if self.paused.load(Ordering::Relaxed) || self.held_by_snooze(id, &input) {
             return;
         }
         let Some(t) = self.tracked.get_mut(id) else {
@@ -381,6 +381,32 @@ impl Engine {
                 (d, _) => self.apply(id, d),
             }
         }
+    }
+}
+
+/// A failure input's incident kind and `key:value` details (a person's stop is no failure).
+pub(super) fn failure_of(input: &Input) -> Option<(IncidentKind, String)> {
+    match input {
+        Input::Failing { kind, details } => Some((*kind, details.clone())),
+        Input::Died(d) if !d.by_user => Some((
+            if d.oom {
+                IncidentKind::OomKilled
+            } else {
+                IncidentKind::Crashed
+            },
+            format!("exit_code:{}", d.exit_code),
+        )),
+        _ => None,
+    }
+}
+
+/// The event that tells a failure of `kind`.
+pub(super) fn failure_event(kind: IncidentKind) -> Event {
+    match kind {
+        IncidentKind::Unhealthy | IncidentKind::HttpProbeFailed => Event::ContainerUnhealthy,
+        IncidentKind::Crashed => Event::ContainerDied,
+        IncidentKind::OomKilled => Event::ContainerOomKilled,
+        IncidentKind::RestartLoop => Event::RestartLoop,
     }
 }
 

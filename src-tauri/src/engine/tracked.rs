@@ -54,6 +54,8 @@ pub(super) struct Tracked {
     pub(super) former_name: Option<String>,
     /// Its last incident, once closed: a dependent that recovers later points at it.
     pub(super) last_incident: Option<i64>,
+    /// Its failure in the current snooze was recorded.
+    pub(super) snooze_told: bool,
 }
 
 impl Tracked {
@@ -88,6 +90,7 @@ impl Tracked {
             dangling_told: false,
             former_name: None,
             last_incident: None,
+            snooze_told: false,
         }
     }
 

@@ -30,6 +30,23 @@ pub struct ContainerView {
     /// Its failure is held for this dependency, which is failing (or being healed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_for: Option<String>,
+    /// Snoozed until then (UTC): recorded and shown, not healed, not notified, and it does
+    /// not colour the stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<String>,
+}
+
+/// A container's line while it is snoozed (`until`): no verdict, a note that says until when.
+pub(super) fn snoozed(view: ContainerView, until: Option<SystemTime>) -> ContainerView {
+    let Some(until) = until else {
+        return view;
+    };
+    ContainerView {
+        verdict: None,
+        note: Some(format!("snoozed until {}", clock::local_hour(until))),
+        snoozed_until: Some(clock::utc(until)),
+        ..view
+    }
 }
 
 /// One edge of the dependency graph, as `status` and the dashboard show it.
@@ -197,6 +214,7 @@ pub(super) fn container_view(
         incident_id: incident.map(|(id, ..)| id),
         depends_on: Vec::new(),
         held_for: None,
+        snoozed_until: None,
     }
 }
 

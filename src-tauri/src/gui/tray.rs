@@ -264,6 +264,7 @@ mod tests {
             incident_id: None,
             depends_on: vec![],
             held_for: None,
+            snoozed_until: None,
         }
     }
 

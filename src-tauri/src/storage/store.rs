@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0003_escalation.sql"),
     include_str!("../../../migrations/sqlite/0004_follow_up.sql"),
     include_str!("../../../migrations/sqlite/0005_dependencies.sql"),
+    include_str!("../../../migrations/sqlite/0006_snoozes.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -529,6 +530,26 @@ impl Store {
                 incident_id: r.get(4)?,
                 details: r.get(5)?,
             })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The snooze events since `since`, oldest first: (snoozed, container, details).
+    pub fn snooze_events(
+        &self,
+        since: &str,
+    ) -> Result<Vec<(bool, Option<String>, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT event, container_name, details FROM monitor_events
+              WHERE event IN ('container_snoozed', 'container_unsnoozed') AND timestamp >= ?1
+              ORDER BY id",
+        )?;
+        let rows = stmt.query_map([since], |r| {
+            Ok((
+                r.get::<_, String>(0)? == "container_snoozed",
+                r.get(1)?,
+                r.get(2)?,
+            ))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
