@@ -353,11 +353,9 @@ fn incident_markdown(
             .map(|n| redact::code_span(n))
             .collect();
         md.push_str(&format!(
-            "## The cause, and what it affected
-
-             {} is the cause: the containers that depend on it failed with it, and Sickbay              held them (it restarted none of them) while it healed {}. Affected: {}.
-
-",
+            "## The cause, and what it affected\n\n\
+             {} is the cause: the containers that depend on it failed with it, and Sickbay \
+             held them (it restarted none of them) while it healed {}. Affected: {}.\n\n",
             redact::code_span(&incident.container),
             redact::code_span(&incident.container),
             affected.join(", ")

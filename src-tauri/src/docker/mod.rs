@@ -85,7 +85,7 @@ pub struct ContainerInfo {
     /// is failing though not yet past its retries.
     pub failing_streak: u32,
     /// The compose services it depends on (its compose file's `depends_on` and `links`).
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<stack::Declared>,
 }
 
 impl ContainerInfo {

@@ -20,6 +20,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 
 use crate::config;
+pub use crate::domain::deps::Declared;
 
 /// The compose program found on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,15 +195,19 @@ impl Service {
     /// `com.docker.compose.depends_on` label when there is one, else the project's compose
     /// files (Compose v1 labels no dependencies), read once per file version. `Err` names the
     /// file and the line compose's YAML is broken at.
-    pub fn depends_on(&self, labels: &HashMap<String, String>) -> Result<Vec<String>, String> {
+    pub fn depends_on(&self, labels: &HashMap<String, String>) -> Result<Vec<Declared>, String> {
         if let Some(v) = labels.get("com.docker.compose.depends_on") {
-            // `db:service_started:false,redis:service_healthy:true`
-            let mut out: Vec<String> = v
+            // `db:service_started:false,migrate:service_completed_successfully:true`
+            let mut out: Vec<Declared> = v
                 .split(',')
-                .filter_map(|d| d.split(':').next())
-                .map(str::trim)
-                .filter(|d| !d.is_empty())
-                .map(str::to_string)
+                .filter_map(|d| {
+                    let mut parts = d.split(':').map(str::trim);
+                    let service = parts.next().filter(|s| !s.is_empty())?;
+                    Some(Declared {
+                        service: service.to_string(),
+                        job: parts.next() == Some(COMPLETED),
+                    })
+                })
                 .collect();
             out.sort();
             out.dedup();
@@ -229,20 +234,25 @@ impl Service {
     }
 }
 
+/// The largest compose file read for its dependencies.
+const MAX_COMPOSE_FILE: u64 = 1024 * 1024;
+
 /// Each service's dependencies in one compose file, cached by the file's modification time.
-fn declared_dependencies(file: &Path) -> Result<Arc<HashMap<String, Vec<String>>>, String> {
-    type Cache = std::sync::Mutex<
-        HashMap<
-            PathBuf,
-            (
-                std::time::SystemTime,
-                Result<Arc<HashMap<String, Vec<String>>>, String>,
-            ),
-        >,
-    >;
+fn declared_dependencies(file: &Path) -> Result<Arc<HashMap<String, Vec<Declared>>>, String> {
+    type Parsed = Result<Arc<HashMap<String, Vec<Declared>>>, String>;
+    type Cache = std::sync::Mutex<HashMap<PathBuf, (std::time::SystemTime, Parsed)>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    let modified = std::fs::metadata(file)
-        .and_then(|m| m.modified())
+    // The path comes from a container's labels: only a regular file of a compose file's size.
+    let meta =
+        std::fs::metadata(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    if !meta.is_file() || meta.len() > MAX_COMPOSE_FILE {
+        return Err(format!(
+            "{} is not a compose file (not a regular file of at most 1 MiB)",
+            file.display()
+        ));
+    }
+    let modified = meta
+        .modified()
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let cache = CACHE.get_or_init(Default::default);
     if let Some((at, parsed)) = cache.lock().ok().and_then(|c| c.get(file).cloned()) {
@@ -263,9 +273,12 @@ fn declared_dependencies(file: &Path) -> Result<Arc<HashMap<String, Vec<String>>
     parsed
 }
 
+/// Compose's condition for a dependency that runs once and exits (a migration, an init job).
+const COMPLETED: &str = "service_completed_successfully";
+
 /// `services.<name>.depends_on` (a list, or a map of conditions) and `links` (`service` or
 /// `service:alias`) of a compose file's text.
-pub fn parse_dependencies(text: &str) -> Result<HashMap<String, Vec<String>>, String> {
+pub fn parse_dependencies(text: &str) -> Result<HashMap<String, Vec<Declared>>, String> {
     use serde_yaml_ng::Value;
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
         Some(l) => format!("line {}, column {}: {e}", l.line(), l.column()),
@@ -275,17 +288,23 @@ pub fn parse_dependencies(text: &str) -> Result<HashMap<String, Vec<String>>, St
     let Some(services) = doc.get("services").and_then(Value::as_mapping) else {
         return Ok(out);
     };
-    let names = |v: Option<&Value>| -> Vec<String> {
+    let declared = |v: Option<&Value>| -> Vec<Declared> {
+        let plain = |s: &str| Declared {
+            service: s.split(':').next().unwrap_or(s).trim().to_string(),
+            job: false,
+        };
         match v {
-            Some(Value::Sequence(list)) => list
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|s| s.split(':').next().unwrap_or(s).trim().to_string())
-                .collect(),
+            Some(Value::Sequence(list)) => {
+                list.iter().filter_map(Value::as_str).map(plain).collect()
+            }
             Some(Value::Mapping(map)) => map
-                .keys()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
+                .iter()
+                .filter_map(|(k, cond)| {
+                    Some(Declared {
+                        service: k.as_str()?.to_string(),
+                        job: cond.get("condition").and_then(Value::as_str) == Some(COMPLETED),
+                    })
+                })
                 .collect(),
             _ => Vec::new(),
         }
@@ -294,11 +313,11 @@ pub fn parse_dependencies(text: &str) -> Result<HashMap<String, Vec<String>>, St
         let Some(name) = name.as_str() else {
             continue;
         };
-        let mut needs = names(def.get("depends_on"));
-        needs.extend(names(def.get("links")));
-        needs.retain(|n| !n.is_empty() && n != name);
+        let mut needs = declared(def.get("depends_on"));
+        needs.extend(declared(def.get("links")));
+        needs.retain(|n| !n.service.is_empty() && n.service != name);
         needs.sort();
-        needs.dedup();
+        needs.dedup_by(|a, b| a.service == b.service);
         if !needs.is_empty() {
             out.insert(name.to_string(), needs);
         }
@@ -607,13 +626,27 @@ services:
     depends_on:
       db:
         condition: service_healthy
+      migrate:
+        condition: service_completed_successfully
     links: ["cache:redis", "web"]
   cache:
     image: redis
 "#;
         let deps = parse_dependencies(text).expect("parsed");
-        assert_eq!(deps["web"], vec!["cache", "db"]);
-        assert_eq!(deps["worker"], vec!["cache", "db", "web"]);
+        let names = |s: &str| -> Vec<(String, bool)> {
+            deps[s].iter().map(|d| (d.service.clone(), d.job)).collect()
+        };
+        let plain = |s: &str| (s.to_string(), false);
+        assert_eq!(names("web"), vec![plain("cache"), plain("db")]);
+        assert_eq!(
+            names("worker"),
+            vec![
+                plain("cache"),
+                plain("db"),
+                ("migrate".to_string(), true),
+                plain("web")
+            ]
+        );
         assert!(!deps.contains_key("db"));
         let broken = parse_dependencies("services:\n  web:\n    depends_on: [db\n  x: 1\n")
             .expect_err("broken YAML");
@@ -644,14 +677,18 @@ services:
             dir.path().display().to_string(),
         );
         let web = Service::of_container(&labels).expect("a service");
-        assert_eq!(web.depends_on(&labels), Ok(vec!["db".to_string()]));
+        let service = |s: &str, job: bool| Declared {
+            service: s.into(),
+            job,
+        };
+        assert_eq!(web.depends_on(&labels), Ok(vec![service("db", false)]));
         labels.insert(
             "com.docker.compose.depends_on".into(),
-            "redis:service_started:false,db:service_healthy:true".into(),
+            "redis:service_started:false,migrate:service_completed_successfully:true".into(),
         );
         assert_eq!(
             web.depends_on(&labels),
-            Ok(vec!["db".to_string(), "redis".to_string()])
+            Ok(vec![service("migrate", true), service("redis", false)])
         );
         labels.remove("com.docker.compose.depends_on");
         std::fs::write(dir.path().join("docker-compose.yml"), "services: [\n").expect("write");

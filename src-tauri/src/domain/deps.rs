@@ -36,6 +36,15 @@ impl Via {
     }
 }
 
+/// One service a compose service `depends_on`: `job` when compose waits for it to complete
+/// (`condition: service_completed_successfully`: a migration, an init job), so that it is done,
+/// not down, once it exited 0.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Declared {
+    pub service: String,
+    pub job: bool,
+}
+
 /// What the graph needs to know of one container.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -46,7 +55,7 @@ pub struct Facts {
     /// The compose project and service, when it is a compose service.
     pub compose: Option<(String, String)>,
     /// Services of the same project it `depends_on` in compose.
-    pub compose_depends_on: Vec<String>,
+    pub compose_depends_on: Vec<Declared>,
     /// Names from `sickbay.depends_on`.
     pub label_depends_on: Vec<String>,
 }
@@ -57,6 +66,8 @@ pub struct Edge {
     pub on: ContainerId,
     pub name: String,
     pub via: Via,
+    /// A job that runs once: exited 0, it is done (see [`Declared`]).
+    pub job: bool,
 }
 
 /// The graph of the watched containers.
@@ -89,47 +100,56 @@ impl Graph {
                 by_service.entry((p, s)).or_default().push(n);
             }
         }
+        let by_id: HashMap<&str, &Facts> = nodes.iter().map(|n| (n.id.0.as_str(), n)).collect();
+        // Docker writes the full id; a short one (a hand-made `container:<id12>`) is looked
+        // for among all.
         let find_ref = |r: &str| -> Option<&Facts> {
             let r = r.trim_start_matches('/');
-            nodes
-                .iter()
-                .find(|n| n.id.0 == r || (r.len() >= 12 && n.id.0.starts_with(r)))
+            by_id
+                .get(r)
+                .copied()
                 .or_else(|| by_name.get(r).copied())
+                .or_else(|| {
+                    (r.len() >= 12 && r.len() < 64)
+                        .then(|| nodes.iter().find(|n| n.id.0.starts_with(r)))
+                        .flatten()
+                })
         };
         let mut graph = Graph::default();
         for n in nodes {
             let mut edges: Vec<Edge> = Vec::new();
-            let add = |on: &Facts, via: Via, edges: &mut Vec<Edge>| {
+            let add = |on: &Facts, via: Via, job: bool, edges: &mut Vec<Edge>| {
                 if on.id != n.id && !edges.iter().any(|e| e.on == on.id) {
                     edges.push(Edge {
                         on: on.id.clone(),
                         name: on.name.clone(),
                         via,
+                        job,
                     });
                 }
             };
             if let Some(r) = network_parent(&n.network_mode) {
                 match find_ref(r) {
-                    Some(parent) => add(parent, Via::Network, &mut edges),
+                    Some(parent) => add(parent, Via::Network, false, &mut edges),
                     None => {
                         let old = replaced
                             .iter()
                             .find(|(id, _)| id.0 == r || (r.len() >= 12 && id.0.starts_with(r)));
                         if let Some(parent) = old.and_then(|(_, name)| by_name.get(name.as_str())) {
-                            add(parent, Via::Network, &mut edges);
+                            add(parent, Via::Network, false, &mut edges);
                             graph.dangling.insert(n.id.clone(), parent.name.clone());
                         }
                     }
                 }
             }
             if let Some((project, _)) = &n.compose {
-                for service in &n.compose_depends_on {
+                for d in &n.compose_depends_on {
                     for on in by_service
-                        .get(&(project.as_str(), service.as_str()))
+                        .get(&(project.as_str(), d.service.as_str()))
                         .into_iter()
                         .flatten()
                     {
-                        add(on, Via::Compose, &mut edges);
+                        add(on, Via::Compose, d.job, &mut edges);
                     }
                 }
             }
@@ -140,10 +160,10 @@ impl Graph {
                         .filter(|v| !v.is_empty())
                 });
                 match (by_name.get(name.as_str()), service) {
-                    (Some(on), _) => add(on, Via::Label, &mut edges),
+                    (Some(on), _) => add(on, Via::Label, false, &mut edges),
                     (None, Some(list)) => {
                         for on in list {
-                            add(on, Via::Label, &mut edges);
+                            add(on, Via::Label, false, &mut edges);
                         }
                     }
                     (None, None) => {}
@@ -265,7 +285,13 @@ mod tests {
 
     fn compose(mut f: Facts, project: &str, service: &str, needs: &[&str]) -> Facts {
         f.compose = Some((project.into(), service.into()));
-        f.compose_depends_on = needs.iter().map(|s| s.to_string()).collect();
+        f.compose_depends_on = needs
+            .iter()
+            .map(|s| Declared {
+                service: s.to_string(),
+                job: false,
+            })
+            .collect();
         f
     }
 

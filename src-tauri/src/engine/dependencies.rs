@@ -38,12 +38,14 @@ pub(super) struct Hold {
 #[derive(Debug, Clone)]
 pub(super) struct Burst {
     last: Instant,
-    /// Creates, destroys and renames seen: from two on, it is orchestration (a lone create is
-    /// a `docker run`, a lone destroy a `docker rm`).
+    /// Creates, destroys and renames seen: once they touch two containers it is orchestration
+    /// (a lone create is a `docker run`, a lone destroy a `docker rm`).
     changes: u32,
     recorded: bool,
     /// Failures that came meanwhile, looked at again when it is over.
     held: Vec<(ContainerId, Input, Option<String>)>,
+    /// The containers its changes were to.
+    containers: std::collections::HashSet<ContainerId>,
 }
 
 /// What Sickbay does to a dependent for its dependency.
@@ -186,14 +188,10 @@ impl Engine {
         seen: Option<&str>,
     ) -> Option<Input> {
         let failure = is_failure(&input);
-        let t = self.tracked.get(id)?;
-        if failure {
-            let key = burst_key(&t.info.labels, &t.info.name);
-            if let Some(b) = self.bursts.get_mut(&key).filter(|b| b.recorded) {
-                b.held.push((id.clone(), input, seen.map(str::to_string)));
-                return None;
-            }
+        if self.held_by_burst(id, &input, seen) {
+            return None;
         }
+        let t = self.tracked.get(id)?;
         if !self.follows() {
             return Some(input);
         }
@@ -210,14 +208,18 @@ impl Engine {
             }
             return Some(input);
         }
-        if !failure || t.incident.is_some() || t.heal.incident().is_some() {
-            return Some(input);
-        }
         if !t.looking.is_empty() {
+            // Waiting for the look: a passing check makes the failures before it old news.
             if let Some(t) = self.tracked.get_mut(id) {
+                if input == Input::Healthy {
+                    t.looking.retain(|(i, _)| !is_failure(i));
+                }
                 t.looking.push((input, seen.map(str::to_string)));
             }
             return None;
+        }
+        if !failure || t.incident.is_some() || t.heal.incident().is_some() {
+            return Some(input);
         }
         let died = matches!(input, Input::Died(_));
         match self.cause_of(id, died, false) {
@@ -225,6 +227,8 @@ impl Engine {
                 self.hold(id, &cause, input, seen.map(str::to_string));
                 None
             }
+            // Without Docker there is nothing to look at: its own failure.
+            Cause::Unsure(_) if self.docker.is_none() => Some(input),
             Cause::Unsure(look) => {
                 if let Some(t) = self.tracked.get_mut(id) {
                     t.looking.push((input, seen.map(str::to_string)));
@@ -241,10 +245,16 @@ impl Engine {
     fn cause_of(&mut self, id: &ContainerId, died: bool, fresh: bool) -> Cause {
         self.refresh_graph();
         let mut unsure = Vec::new();
+        let own = self.tracked.get(id).map(|t| t.info.name.clone());
         for edge in self.graph.needs(id) {
             let Some(d) = self.tracked.get(&edge.on) else {
                 continue;
             };
+            // A job compose waits to complete (`service_completed_successfully`) is done, not
+            // down, once it exited 0.
+            if edge.job && d.info.state == RunState::Exited && d.info.exit_code == 0 {
+                continue;
+            }
             let state = DependencyState {
                 state: d.info.state,
                 health: d.info.health,
@@ -258,17 +268,23 @@ impl Engine {
             };
             match deps::standing(&state) {
                 Standing::Failing => {
-                    // A dependency held for one of its own: the cause is further down.
+                    // A dependency held for one of its own: the cause is further down (but never
+                    // the failing container itself, round a cycle of labels).
                     let mut cause = d;
-                    for _ in 0..8 {
-                        match cause
-                            .held
-                            .as_ref()
-                            .and_then(|h| self.tracked.values().find(|t| t.info.name == h.cause))
-                        {
-                            Some(next) => cause = next,
-                            None => break,
-                        }
+                    let mut seen = vec![d.info.name.clone()];
+                    while let Some(next) = cause
+                        .held
+                        .as_ref()
+                        .and_then(|h| self.tracked.values().find(|t| t.info.name == h.cause))
+                        .filter(|n| {
+                            !seen.contains(&n.info.name) && Some(&n.info.name) != own.as_ref()
+                        })
+                    {
+                        seen.push(next.info.name.clone());
+                        cause = next;
+                    }
+                    if Some(&cause.info.name) == own.as_ref() {
+                        continue;
                     }
                     return Cause::Failing(cause.info.name.clone());
                 }
@@ -287,10 +303,6 @@ impl Engine {
     /// `Msg::DependenciesLooked` for `dependent`.
     fn look_at_dependencies(&self, dependent: &ContainerId, dependencies: Vec<ContainerId>) {
         let Some(d) = self.docker.clone() else {
-            let _ = self.tx.try_send(Msg::DependenciesLooked {
-                dependent: dependent.clone(),
-                samples: Vec::new(),
-            });
             return;
         };
         let listed: Vec<docker::Listed> = dependencies
@@ -332,13 +344,14 @@ impl Engine {
             return;
         }
         let died = pending.iter().any(|(i, _)| matches!(i, Input::Died(_)));
-        match self.cause_of(dependent, died, true) {
-            Cause::Failing(cause) => {
-                if let Some((input, seen)) = pending.into_iter().last() {
-                    self.hold(dependent, &cause, input, seen);
-                }
+        let last_failure = pending.iter().rposition(|(i, _)| is_failure(i));
+        match (self.cause_of(dependent, died, true), last_failure) {
+            (Cause::Failing(cause), Some(at)) => {
+                let mut pending = pending;
+                let (input, seen) = pending.swap_remove(at);
+                self.hold(dependent, &cause, input, seen);
             }
-            Cause::Unsure(_) | Cause::None => {
+            _ => {
                 for (input, seen) in pending {
                     self.step_policy(dependent, input, seen.as_deref());
                 }
@@ -538,6 +551,14 @@ impl Engine {
             }
             return;
         }
+        // The cheap answer for most containers: nothing needs it.
+        self.refresh_graph();
+        if self.graph.needed_by(id).is_empty() {
+            return;
+        }
+        let Some(d) = self.tracked.get(id) else {
+            return;
+        };
         let name = d.info.name.clone();
         let started = d.info.started_at.clone();
         // A namespace of its own: `host` and `container:` parents keep theirs across restarts.
@@ -559,10 +580,17 @@ impl Engine {
         for w in dependents {
             let in_namespace = self.graph.namespace_parent(&w).is_some_and(|e| e.on == *id);
             let dangling = in_namespace && self.graph.dangling(&w);
-            let wait = self
-                .tracked
-                .get(&w)
-                .is_none_or(|t| t.busy() || self.in_burst(&t.info.labels, &t.info.name));
+            // Not while something is done to it, its project is orchestrated, it is snoozed,
+            // its own policy heals it (an incident of its own, not held), or a follow of it
+            // failed a moment ago.
+            let now = Instant::now();
+            let wait = self.tracked.get(&w).is_none_or(|t| {
+                t.busy()
+                    || self.in_burst(&t.info.labels, &t.info.name)
+                    || self.snoozes.of(&t.info.name).is_some()
+                    || (t.held.is_none() && t.heal.incident().is_some())
+                    || t.follow_after.is_some_and(|at| at > now)
+            });
             let Some(t) = self.tracked.get_mut(&w).filter(|_| !wait) else {
                 continue;
             };
@@ -599,7 +627,7 @@ impl Engine {
                 None => {
                     if let Some(h) = t.held.as_mut() {
                         if h.verify_until.is_none() {
-                            h.verify_until = Some(Instant::now() + verify);
+                            h.verify_until = Some(now + verify);
                         }
                         let well = t.info.state == RunState::Running
                             && observe::signal(t.info.health, t.last_probe.as_ref())
@@ -610,6 +638,16 @@ impl Engine {
                     }
                 }
             }
+        }
+        // Up with no incident: the dependents held for it are its current ones only.
+        let still: Vec<String> = self
+            .tracked
+            .values()
+            .filter(|t| t.held.as_ref().is_some_and(|h| h.cause == name))
+            .map(|t| t.info.name.clone())
+            .collect();
+        if let Some(d) = self.tracked.get_mut(id) {
+            d.affected.retain(|a| still.contains(a));
         }
     }
 
@@ -641,7 +679,7 @@ impl Engine {
         let Some(docker) = self.docker.clone() else {
             return;
         };
-        t.action_seq += 1;
+        t.follow_seq += 1;
         t.following = Some(action);
         t.acting_since = Some(SystemTime::now());
         t.acted_until = None;
@@ -685,7 +723,7 @@ impl Engine {
         if self
             .tracked
             .get(&f.id)
-            .is_some_and(|t| t.action_seq != f.seq)
+            .is_some_and(|t| t.follow_seq != f.seq)
         {
             return;
         }
@@ -700,6 +738,23 @@ impl Engine {
         t.following = None;
         t.acted_until = Some(SystemTime::now());
         t.action_ended = Some(Instant::now());
+        match &f.result {
+            Ok(()) => {
+                t.follow_failures = 0;
+                t.follow_after = None;
+                if f.action != Follow::Recreate {
+                    // Started now: no longer in the parent's old namespace.
+                    t.info.started_at = clock::utc_now();
+                }
+            }
+            Err(_) => {
+                t.follow_failures += 1;
+                let wait = Duration::from_secs(10)
+                    .saturating_mul(1 << t.follow_failures.min(5).saturating_sub(1))
+                    .min(Duration::from_secs(300));
+                t.follow_after = Some(Instant::now() + wait);
+            }
+        }
         if f.action == Follow::Recreate {
             t.dangling_told = true;
         }
@@ -794,6 +849,7 @@ impl Engine {
             .get(&ev.id)
             .is_some_and(Tracked::being_replaced)
             || self.replacement_in_progress(&ev.id, &ev.labels)
+            || self.retired.contains_key(&ev.id)
             || self.tracked.get(&ev.id).is_some_and(Tracked::busy);
         let key = burst_key(&ev.labels, &ev.name);
         if change && !ours && monitor::watched(&self.settings, &ev.labels) {
@@ -802,14 +858,47 @@ impl Engine {
                 changes: 0,
                 recorded: false,
                 held: Vec::new(),
+                containers: std::collections::HashSet::new(),
             });
             b.changes += 1;
             b.last = Instant::now();
-            if b.changes >= 2 {
+            b.containers.insert(ev.id.clone());
+            // Changes to two containers: one replacing another, or several at once. A
+            // one-off container made and removed (`docker run --rm`) is one.
+            if b.containers.len() >= 2 {
                 self.record_burst(&key);
             }
         } else if let Some(b) = self.bursts.get_mut(&key) {
             b.last = Instant::now();
+        }
+    }
+
+    /// Whether nothing may be done to `t` now: it is snoozed, or its project is being
+    /// orchestrated.
+    pub(super) fn frozen(&self, t: &Tracked) -> bool {
+        self.snoozes.of(&t.info.name).is_some() || self.in_burst(&t.info.labels, &t.info.name)
+    }
+
+    /// Keeps a failure of a container whose project is being orchestrated for the burst's end
+    /// (whatever path it came by: `route`, a release, the heal of a cause).
+    pub(super) fn held_by_burst(
+        &mut self,
+        id: &ContainerId,
+        input: &Input,
+        seen: Option<&str>,
+    ) -> bool {
+        let Some(t) = self.tracked.get(id) else {
+            return false;
+        };
+        let key = burst_key(&t.info.labels, &t.info.name);
+        match self.bursts.get_mut(&key).filter(|b| b.recorded) {
+            Some(b) if is_failure(input) => {
+                b.held
+                    .push((id.clone(), input.clone(), seen.map(str::to_string)));
+                true
+            }
+            Some(_) => matches!(input, Input::Tick),
+            None => false,
         }
     }
 
@@ -859,7 +948,9 @@ impl Engine {
                 );
             }
             self.graph_dirty = true;
-            self.sweep_now.notify_one();
+            if b.recorded {
+                self.sweep_now.notify_one();
+            }
             // What failed meanwhile and still does is news now (a container replaced or
             // removed meanwhile is not).
             for (id, input, seen) in b.held {

@@ -299,6 +299,8 @@ impl Engine {
         t.prev_stats = None;
         t.last_probe = None;
         t.since = now;
+        // A new container: its namespace parent's next replacement is news again.
+        t.dangling_told = false;
         self.tracked.insert(id.clone(), t);
         (id, fields)
     }

@@ -546,10 +546,11 @@ impl Engine {
         if self.paused.load(Ordering::Relaxed) {
             return None;
         }
-        // A snoozed container's timers wait for the snooze's end.
+        // A snoozed container's timers wait for the snooze's end, an orchestrated one's for
+        // the burst's.
         self.tracked
             .values()
-            .filter(|t| self.snoozes.of(&t.info.name).is_none())
+            .filter(|t| !self.frozen(t))
             .filter_map(|t| t.heal.next_deadline())
             .chain(self.dependency_deadline())
             .min()
@@ -577,7 +578,7 @@ impl Engine {
         let due: Vec<ContainerId> = self
             .tracked
             .iter()
-            .filter(|(_, t)| self.snoozes.of(&t.info.name).is_none())
+            .filter(|(_, t)| !self.frozen(t))
             .filter(|(_, t)| t.heal.next_deadline().is_some_and(|d| d <= now))
             .map(|(id, _)| id.clone())
             .collect();
@@ -647,7 +648,7 @@ impl Engine {
                 // What Docker said of it meanwhile, in order, now that it is known.
                 for ev in self.first_sight.remove(&id).unwrap_or_default() {
                     if self.tracked.contains_key(&ev.id) {
-                        self.on_event(ev);
+                        self.tell_event(ev);
                     }
                 }
             }

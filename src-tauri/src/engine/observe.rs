@@ -139,14 +139,20 @@ impl Engine {
                 .any(|t| t.being_replaced() && t.same_service(labels))
     }
 
+    /// An event from Docker's stream: orchestration is noted, then it is told.
     pub(super) fn on_event(&mut self, ev: DockerEvent) {
+        self.note_orchestration(&ev);
+        self.tell_event(ev);
+    }
+
+    /// An event told to the container it is about (also one replayed after its first sight).
+    pub(super) fn tell_event(&mut self, ev: DockerEvent) {
         tracing::debug!(
             "docker event {:?} of {} (tracked: {})",
             ev.kind,
             ev.id.short(),
             self.tracked.contains_key(&ev.id)
         );
-        self.note_orchestration(&ev);
         if let Some(queue) = self.first_sight.get_mut(&ev.id) {
             queue.push(ev);
             return;
@@ -244,6 +250,13 @@ impl Engine {
             EventKind::Start | EventKind::Restart => {
                 t.user_stopping = false;
                 t.info.state = RunState::Running;
+                // Its start as Docker stamped it (a fresh inspect says the same a moment
+                // later): a namespace dependent's start is compared with it.
+                if ev.kind == EventKind::Start && ev.time_nano > 0 {
+                    t.info.started_at = clock::utc(
+                        SystemTime::UNIX_EPOCH + Duration::from_nanos(ev.time_nano as u64),
+                    );
+                }
                 let docker_policy = std::mem::take(&mut t.policy_restarting);
                 if !ours && !docker_policy && t.incident.is_some() {
                     // Restarted while failing, and not by Sickbay: it counts against the
@@ -288,9 +301,20 @@ impl Engine {
             EventKind::Destroy if t.being_replaced() => {}
             EventKind::Destroy => self.forget(&id),
             EventKind::Rename { old_name } => {
-                if t.former_name.is_none() && !old_name.is_empty() {
-                    t.former_name = Some(old_name);
+                // Compose v1 moves the old container aside (`<id12>_<name>`) before it
+                // removes it: the name it is known by is the one before. Any other rename
+                // (Compose v2 names the new container so last) is its name now.
+                let aside = ev
+                    .name
+                    .strip_suffix(old_name.as_str())
+                    .and_then(|p| p.strip_suffix('_'))
+                    .is_some_and(|p| p.len() == 12 && p.chars().all(|c| c.is_ascii_hexdigit()));
+                if aside {
+                    t.former_name.get_or_insert(old_name);
+                } else {
+                    t.info.name = ev.name.clone();
                 }
+                self.graph_dirty = true;
             }
             // Only a container not yet tracked is created.
             EventKind::Create => {}
@@ -337,7 +361,10 @@ impl Engine {
 
     /// Feeds the container's own policy, whatever its dependencies say.
     pub(super) fn step_policy(&mut self, id: &ContainerId, input: Input, seen: Option<&str>) {
-        if self.paused.load(Ordering::Relaxed) || self.held_by_snooze(id, &input) {
+        if self.paused.load(Ordering::Relaxed)
+            || self.held_by_snooze(id, &input)
+            || self.held_by_burst(id, &input, seen)
+        {
             return;
         }
         let Some(t) = self.tracked.get_mut(id) else {

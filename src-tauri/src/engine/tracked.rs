@@ -56,6 +56,11 @@ pub(super) struct Tracked {
     pub(super) last_incident: Option<i64>,
     /// Its failure in the current snooze was recorded.
     pub(super) snooze_told: bool,
+    /// Follows for a dependency that failed in a row, and when the next may be tried.
+    pub(super) follow_failures: u32,
+    pub(super) follow_after: Option<Instant>,
+    /// Numbers its follows (apart from its heal actions' `action_seq`).
+    pub(super) follow_seq: u64,
 }
 
 impl Tracked {
@@ -91,6 +96,9 @@ impl Tracked {
             former_name: None,
             last_incident: None,
             snooze_told: false,
+            follow_failures: 0,
+            follow_after: None,
+            follow_seq: 0,
         }
     }
 
@@ -157,7 +165,10 @@ impl Tracked {
         super::executors::Job {
             docker,
             id: self.info.id.clone(),
-            seq: self.action_seq,
+            seq: match work {
+                super::executors::Work::Follow { .. } => self.follow_seq,
+                super::executors::Work::Heal { .. } => self.action_seq,
+            },
             stop_timeout: self.policy.stop_timeout_seconds,
             service: crate::docker::stack::Service::of_container(&self.info.labels),
             name: self.info.name.clone(),
