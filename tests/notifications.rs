@@ -82,7 +82,8 @@ fn ntfy_and_slack_get_their_own_shapes() {
         } else {
             let text = post.json()["text"].as_str().unwrap_or("").to_string();
             assert!(
-                text.contains(&name) && text.contains("needs attention"),
+                text.contains(&format!("{name} crashed (exit code 3)"))
+                    && text.contains("Sickbay only watches it"),
                 "{text}"
             );
         }

@@ -4,14 +4,15 @@
 //! notify again for the same thing within the quiet period. [`run_webhook`] posts the messages
 //! to `[notify] webhook_url` as plain JSON, ntfy or Slack-compatible JSON.
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::config::{Notify, WebhookFormat};
 use crate::domain::event::Event;
+use crate::domain::words::{self, Told};
 use crate::storage::store::EventRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -23,17 +24,6 @@ pub enum Kind {
     Healed,
 }
 
-impl Kind {
-    fn words(self) -> &'static str {
-        match self {
-            Kind::Incident => "needs attention",
-            Kind::HealFailed => "healing failed",
-            Kind::Escalated => "escalated for investigation",
-            Kind::Healed => "healed",
-        }
-    }
-}
-
 /// One thing to tell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Note {
@@ -43,6 +33,34 @@ pub struct Note {
     pub event: String,
     pub details: String,
     pub timestamp: String,
+    /// Restarts Sickbay made in the incident so far.
+    pub restarts: u32,
+    /// A recovery: how long the incident lasted, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lasted_seconds: Option<u64>,
+}
+
+impl Note {
+    /// The note in words (`domain::words`).
+    fn told(&self) -> Told<'_> {
+        Told {
+            container: &self.container,
+            event: Event::parse(&self.event).unwrap_or(Event::ContainerUnhealthy),
+            details: &self.details,
+            incident: self.incident_id,
+            restarts: self.restarts,
+            lasted: self.lasted_seconds.map(Duration::from_secs),
+        }
+    }
+}
+
+/// What the coalescer knows of an incident it saw open.
+#[derive(Debug, Clone)]
+struct Seen {
+    opened: Option<SystemTime>,
+    restarts: u32,
+    /// A failure of it was told: its recovery is told too.
+    told: bool,
 }
 
 /// What goes out at once.
@@ -72,7 +90,7 @@ pub struct Coalescer {
     pending: Vec<Note>,
     first_at: Option<Instant>,
     last_sent: HashMap<(String, Kind), Instant>,
-    open_incidents: HashSet<i64>,
+    incidents: HashMap<i64, Seen>,
 }
 
 impl Coalescer {
@@ -84,7 +102,7 @@ impl Coalescer {
             pending: Vec::new(),
             first_at: None,
             last_sent: HashMap::new(),
-            open_incidents: HashSet::new(),
+            incidents: HashMap::new(),
         }
     }
 
@@ -95,21 +113,55 @@ impl Coalescer {
         let Some(event) = Event::parse(&e.event) else {
             return;
         };
+        let mut restarts = 0;
+        let mut lasted = None;
         let kind = match (event, e.incident_id) {
-            (Event::HealingFailed, _) => Kind::HealFailed,
+            (Event::RestartingContainer, Some(id)) => {
+                if let Some(s) = self.incidents.get_mut(&id) {
+                    s.restarts += 1;
+                }
+                return;
+            }
+            (Event::HealingFailed, id) => {
+                restarts = id
+                    .and_then(|i| self.incidents.get(&i))
+                    .map_or(0, |s| s.restarts);
+                Kind::HealFailed
+            }
             (Event::Escalated, _) => Kind::Escalated,
             (Event::ContainerHealthy, Some(id)) => {
-                self.open_incidents.remove(&id);
-                if !self.on_heal {
+                let seen = self.incidents.remove(&id).unwrap_or(Seen {
+                    opened: None,
+                    restarts: 0,
+                    told: false,
+                });
+                // A failure told is followed by its recovery, once; others only if asked.
+                if !seen.told && !self.on_heal {
                     return;
                 }
+                restarts = seen.restarts;
+                lasted = seen
+                    .opened
+                    .zip(crate::clock::parse(&e.timestamp))
+                    .and_then(|(o, h)| h.duration_since(o).ok())
+                    .map(|d| d.as_secs());
+                // Not held back by an earlier recovery's quiet period.
+                self.last_sent.remove(&(container.clone(), Kind::Healed));
                 Kind::Healed
             }
             // The events that open an incident (its first event).
             (ev, Some(id)) if ev.is_failure() => {
-                if !self.open_incidents.insert(id) {
+                if self.incidents.contains_key(&id) {
                     return; // the same incident again
                 }
+                self.incidents.insert(
+                    id,
+                    Seen {
+                        opened: crate::clock::parse(&e.timestamp),
+                        restarts: 0,
+                        told: false,
+                    },
+                );
                 Kind::Incident
             }
             _ => return,
@@ -125,6 +177,11 @@ impl Coalescer {
         }
         self.last_sent.insert(key, now);
         self.first_at.get_or_insert(now);
+        if kind == Kind::Incident {
+            if let Some(s) = e.incident_id.and_then(|i| self.incidents.get_mut(&i)) {
+                s.told = true;
+            }
+        }
         self.pending.push(Note {
             kind,
             container,
@@ -132,6 +189,8 @@ impl Coalescer {
             event: e.event.clone(),
             details: e.details.clone(),
             timestamp: e.timestamp.clone(),
+            restarts,
+            lasted_seconds: lasted,
         });
     }
 
@@ -140,46 +199,48 @@ impl Coalescer {
         self.first_at.map(|t| t + self.window)
     }
 
-    /// The pending notes as one message, once the window has passed.
+    /// The pending notes as one message, once the window has passed: the failures first, and
+    /// the recoveries as a message of their own (due at once after it).
     pub fn flush(&mut self, now: Instant) -> Option<Message> {
         if self.due().is_none_or(|d| now < d) {
             return None;
         }
-        self.first_at = None;
-        let notes = std::mem::take(&mut self.pending);
-        let failure = notes.iter().any(|n| n.kind != Kind::Healed);
-        let (title, text) = match notes.as_slice() {
-            [] => return None,
-            [n] => (format!("{}: {}", n.container, n.kind.words()), note_line(n)),
-            many => {
-                let mut names: Vec<&str> = many.iter().map(|n| n.container.as_str()).collect();
-                names.dedup();
-                (
-                    format!("{} containers: {}", names.len(), names.join(", ")),
-                    many.iter().map(note_line).collect::<Vec<_>>().join("\n"),
-                )
-            }
+        let failing = self.pending.iter().any(|n| n.kind != Kind::Healed);
+        let (notes, rest): (Vec<Note>, Vec<Note>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|n| (n.kind != Kind::Healed) == failing);
+        self.pending = rest;
+        if self.pending.is_empty() {
+            self.first_at = None;
+        }
+        let mut names: Vec<&str> = notes.iter().map(|n| n.container.as_str()).collect();
+        names.dedup();
+        let title = match (notes.as_slice(), failing) {
+            ([], _) => return None,
+            ([n], _) => words::headline(&n.told()),
+            (_, true) => format!(
+                "{} containers need attention: {}",
+                names.len(),
+                names.join(", ")
+            ),
+            (_, false) => format!(
+                "{} containers are healthy again: {}",
+                names.len(),
+                names.join(", ")
+            ),
         };
+        let text = notes
+            .iter()
+            .map(|n| words::sentence(&n.told()))
+            .collect::<Vec<_>>()
+            .join("\n");
         Some(Message {
             title: format!("Sickbay: {title}"),
             text,
             notes,
-            failure,
+            failure: failing,
         })
     }
-}
-
-fn note_line(n: &Note) -> String {
-    let incident = n
-        .incident_id
-        .map(|i| format!(" (incident {i})"))
-        .unwrap_or_default();
-    format!(
-        "{} {}{incident}: {}",
-        n.container,
-        n.kind.words(),
-        n.details
-    )
 }
 
 /// The request body and headers a webhook of `format` accepts.
@@ -345,7 +406,12 @@ mod tests {
         assert_eq!(c.flush(t + Duration::from_secs(2)), None, "not yet due");
         let m = c.flush(t + Duration::from_secs(3)).expect("one message");
         assert_eq!(m.notes.len(), 2);
-        assert_eq!(m.title, "Sickbay: 2 containers: web, db");
+        assert_eq!(m.title, "Sickbay: 2 containers need attention: web, db");
+        assert_eq!(
+            m.text,
+            "web is unhealthy. Sickbay is restarting it. (incident 1)\n\
+             db crashed (exit code ?). Sickbay is starting it again. (incident 2)"
+        );
         assert!(m.failure);
         assert_eq!(c.flush(t + Duration::from_secs(10)), None);
     }
@@ -361,10 +427,13 @@ mod tests {
         }
         let first = c.flush(t + Duration::from_secs(1)).expect("the first flap");
         assert_eq!(first.notes.len(), 1);
+        let recovered = c.flush(t + Duration::from_secs(1)).expect("its recovery");
+        assert_eq!(recovered.notes.len(), 1);
+        assert!(!recovered.failure);
         assert_eq!(
             c.flush(t + Duration::from_secs(200)),
             None,
-            "later flaps stay quiet"
+            "later flaps stay quiet, and so do their recoveries"
         );
         c.push(
             &ev("container_unhealthy", "web", Some(9)),
@@ -400,8 +469,41 @@ mod tests {
         let mut told = Coalescer::new(Duration::ZERO, Duration::ZERO, true);
         told.push(&ev("container_healthy", "web", Some(1)), t);
         let m = told.flush(t).expect("a heal");
-        assert_eq!(m.title, "Sickbay: web: healed");
+        assert_eq!(m.title, "Sickbay: web is healthy again");
         assert!(!m.failure);
+    }
+
+    #[test]
+    fn a_told_failure_is_followed_by_its_recovery_once_in_a_message_of_its_own() {
+        let t = Instant::now();
+        let at = |secs: u64, mut e: EventRow| {
+            e.timestamp = crate::clock::utc(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
+            );
+            e
+        };
+        // Heals are not asked for: a recovery is told because its failure was.
+        let mut c = Coalescer::new(Duration::from_secs(3), Duration::from_secs(600), false);
+        c.push(&at(0, ev("container_unhealthy", "web", Some(1))), t);
+        c.push(&at(1, ev("restarting_container", "web", Some(1))), t);
+        c.push(&at(30, ev("restarting_container", "web", Some(1))), t);
+        c.push(&at(185, ev("container_healthy", "web", Some(1))), t);
+        c.push(&at(185, ev("container_died", "db", Some(2))), t);
+        let failure = c
+            .flush(t + Duration::from_secs(3))
+            .expect("the failures first");
+        assert!(failure.failure);
+        assert_eq!(failure.notes.len(), 2, "{failure:?}");
+        let recovery = c
+            .flush(t + Duration::from_secs(3))
+            .expect("then the recovery");
+        assert!(!recovery.failure);
+        assert_eq!(recovery.title, "Sickbay: web is healthy again");
+        assert_eq!(
+            recovery.text,
+            "web is healthy again after 2 restarts, 3 min. (incident 1)"
+        );
+        assert_eq!(c.flush(t + Duration::from_secs(10)), None, "once");
     }
 
     #[test]
@@ -415,11 +517,12 @@ mod tests {
         assert!(v["text"]
             .as_str()
             .unwrap()
-            .contains("web healing failed (incident 4)"));
+            .contains("web is still failing. Sickbay has stopped trying; Investigate opens"));
         assert_eq!(headers[0].1, "application/json");
         let (body, headers) = webhook_payload(WebhookFormat::Ntfy, &m, "box");
-        assert!(body.starts_with("web healing failed"));
-        assert!(headers.contains(&("title", "Sickbay: web: healing failed".to_string())));
+        assert!(body.starts_with("web is still failing"), "{body}");
+        assert!(body.ends_with("(incident 4)"), "{body}");
+        assert!(headers.contains(&("title", "Sickbay: web is still failing".to_string())));
         assert!(headers.contains(&("priority", "high".to_string())));
         let (body, _) = webhook_payload(WebhookFormat::Json, &m, "box");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -288,7 +288,8 @@ pub struct Notify {
     /// Where notifications are posted (no desktop needed). Empty: none.
     pub webhook_url: String,
     pub webhook_format: WebhookFormat,
-    /// Also tell when a heal worked.
+    /// Also tell the recoveries of failures that were not notified (a notified failure's
+    /// recovery is always told).
     pub on_heal: bool,
     /// What happens within this many seconds goes out as one message.
     pub coalesce_seconds: u64,

@@ -11,3 +11,4 @@ pub mod model;
 pub mod patterns;
 pub mod redact;
 pub mod snooze;
+pub mod words;
