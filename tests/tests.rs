@@ -12,6 +12,7 @@ mod guard;
 mod hardening;
 mod history;
 mod log_lines;
+mod metrics;
 mod notifications;
 mod postgres_mirror;
 mod postgres_tls;

@@ -9,6 +9,7 @@ pub mod docker;
 pub mod domain;
 pub mod engine;
 pub mod lock;
+pub mod metrics;
 pub mod notify;
 pub mod paths;
 pub mod storage;

@@ -45,6 +45,14 @@ pub async fn run_engine(
         settings.notify.clone(),
         bus.subscribe(),
     ));
+    let mut metrics = tokio::task::JoinSet::new();
+    if let Some(listen) = settings.metrics.address() {
+        metrics.spawn(crate::metrics::serve(
+            listen,
+            bus.subscribe(),
+            status_tx.subscribe(),
+        ));
+    }
     let mirror = crate::storage::mirror::Running::start(
         settings.storage.postgres_url(),
         paths::database_file(),

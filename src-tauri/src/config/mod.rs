@@ -32,6 +32,7 @@ pub struct Settings {
     pub alerts: Alerts,
     pub notify: Notify,
     pub stack: Stack,
+    pub metrics: Metrics,
     /// Where each value came from, resolved once when the configuration loads.
     #[serde(skip)]
     pub origins: Origins,
@@ -278,6 +279,21 @@ pub enum WebhookFormat {
     Ntfy,
     /// Slack-compatible incoming webhooks (also Mattermost, Rocket.Chat, ...): `{"text": ...}`.
     Slack,
+}
+
+/// `[metrics]`: Prometheus's text format over HTTP, for the monitoring people already run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// `127.0.0.1:9464` serves `GET /metrics` there; empty (the default): off.
+    pub listen: String,
+}
+
+impl Metrics {
+    /// The address to serve on, when metrics are on.
+    pub fn address(&self) -> Option<std::net::SocketAddr> {
+        self.listen.trim().parse().ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -586,6 +602,18 @@ impl Settings {
             h.orchestration_quiet_seconds,
             1,
         )?;
+        let listen = self.metrics.listen.trim();
+        if !listen.is_empty() && self.metrics.address().is_none() {
+            return Err((
+                "metrics",
+                "listen",
+                format!(
+                    "must be an address and a port, such as \"127.0.0.1:9464\" (or empty for \
+                     no metrics), found {:?}",
+                    crate::domain::escape::line(listen)
+                ),
+            ));
+        }
         let r = &self.retention;
         at_least("retention", "metrics_days", r.metrics_days, 1)?;
         at_least("retention", "history_days", r.history_days, r.metrics_days)?;
