@@ -116,6 +116,11 @@ services:
             made.append(name)
         wait_for("healthy test containers",
                  lambda: all(docker("inspect", "-f", "{{.State.Health.Status}}", n) == "healthy" for n in made), 30)
+        # One in the healthy one's network namespace: the dashboard names what it needs.
+        side = f"sbt-e2e-{RUN}-side"
+        docker("run", "-d", "--name", side, "--label", LABEL, "--label", "sbt.test=1",
+               "--network", f"container:{ok}", IMAGE, "sleep", "100000")
+        made.append(side)
 
         port, native = free_port(), free_port()
         driver_proc = subprocess.Popen(
@@ -135,6 +140,10 @@ services:
         assert "healthy" in wd.script(
             "return document.querySelector(arguments[0]).querySelector('.health').textContent",
             f'tr[data-container="{ok}"]'), "the healthy container shows as healthy"
+        needs = wait_for("the dependency graph in the dashboard", lambda: (lambda t: t if t else None)(wd.script(
+            "const n = document.querySelector(arguments[0] + ' .needs'); return n && n.textContent",
+            f'tr[data-container="{side}"]')), 30)
+        assert needs == f"needs {ok} (network)", needs
 
         # Make one unhealthy: its incident appears in the page within seconds.
         docker("exec", sick, "touch", "/tmp/sick")
