@@ -104,3 +104,69 @@ fn a_snooze_that_cannot_be_read_says_why() {
         "nothing recorded"
     );
 }
+
+#[test]
+fn a_maintenance_window_leaves_the_containers_it_covers_alone() {
+    use chrono::{Duration as Minutes, Local};
+    let mut s = Scenario::new("window");
+    let loop_ = "trap 'exit 0' TERM; while true; do sleep 1; done";
+    let db = s.container("db", HEALTH_NOT_SICK, loop_);
+    let web = s.container("web", HEALTH_NOT_SICK, loop_);
+    // Open now, for ten minutes (past midnight if need be), over db only.
+    let now = Local::now();
+    let hhmm = |t: chrono::DateTime<Local>| t.format("%H:%M").to_string();
+    s.start_watch(&format!(
+        "[[maintenance]]\nstart = \"{}\"\nend = \"{}\"\ncontainers = [\"{db}\"]\n",
+        hhmm(now - Minutes::minutes(1)),
+        hhmm(now + Minutes::minutes(10))
+    ));
+    s.wait_sampled(&db);
+    s.wait_sampled(&web);
+    wait_until(30, "the window in db's status", || {
+        s.status_of(&db)["maintenance_until"].is_string()
+    });
+    let line = s.status_of(&db);
+    assert!(
+        line["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("in maintenance until ")),
+        "{line}"
+    );
+    assert!(
+        s.status_of(&web)["maintenance_until"].is_null(),
+        "web is not covered"
+    );
+    for c in [&db, &web] {
+        docker_ok(&["exec", c, "touch", "/run/sick"]);
+    }
+    wait_until(60, "web, not covered, healed", || {
+        s.count("container_restarted", &web) >= 1
+    });
+    wait_until(30, "db's failure recorded as in maintenance", || {
+        s.lines_of(&db)
+            .iter()
+            .any(|l| l.contains("heal:maintenance"))
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        s.count("restarting_container", &db),
+        0,
+        "nothing is healed in a window:\n{}",
+        s.log()
+    );
+    assert!(s.incidents_of(&db).is_empty());
+    assert!(s.stop_watch(), "watch exits cleanly");
+}
+
+#[test]
+fn a_maintenance_window_that_cannot_be_read_is_refused_by_key() {
+    let s = Scenario::new("window-bad");
+    s.config("[[maintenance]]\nstart = \"2am\"\nend = \"04:00\"\n");
+    let out = s.cmd().arg("status").output().expect("run sickbay");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("maintenance.start") && err.contains("window 1") && err.contains("HH:MM"),
+        "{err}"
+    );
+}

@@ -33,6 +33,8 @@ pub struct Settings {
     pub notify: Notify,
     pub stack: Stack,
     pub metrics: Metrics,
+    /// `[[maintenance]]`: scheduled windows when some containers are left alone.
+    pub maintenance: Vec<Maintenance>,
     /// Where each value came from, resolved once when the configuration loads.
     #[serde(skip)]
     pub origins: Origins,
@@ -279,6 +281,37 @@ pub enum WebhookFormat {
     Ntfy,
     /// Slack-compatible incoming webhooks (also Mattermost, Rocket.Chat, ...): `{"text": ...}`.
     Slack,
+}
+
+/// One `[[maintenance]]` window (local time): while it is open, the containers it names (or
+/// those with one of its labels; neither: every container) are recorded and shown, never
+/// healed or notified, as if snoozed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    /// `["sat", "sun"]`; empty: every day.
+    #[serde(default)]
+    pub days: Vec<String>,
+    /// `"02:00"`; an end before the start runs past midnight.
+    pub start: String,
+    pub end: String,
+    #[serde(default)]
+    pub containers: Vec<String>,
+    /// `"com.docker.compose.project=shop"`, or a key alone.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+impl Maintenance {
+    pub fn window(&self) -> Result<crate::domain::maintenance::Window, (&'static str, String)> {
+        crate::domain::maintenance::Window::parse(
+            &self.days,
+            &self.start,
+            &self.end,
+            &self.containers,
+            &self.labels,
+        )
+    }
 }
 
 /// `[metrics]`: Prometheus's text format over HTTP, for the monitoring people already run.
@@ -602,6 +635,11 @@ impl Settings {
             h.orchestration_quiet_seconds,
             1,
         )?;
+        for (i, m) in self.maintenance.iter().enumerate() {
+            if let Err((key, message)) = m.window() {
+                return Err(("maintenance", key, format!("window {}: {message}", i + 1)));
+            }
+        }
         let listen = self.metrics.listen.trim();
         if !listen.is_empty() && self.metrics.address().is_none() {
             return Err((

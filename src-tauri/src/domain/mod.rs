@@ -7,6 +7,7 @@ pub mod escape;
 pub mod event;
 pub mod guard;
 pub mod heal;
+pub mod maintenance;
 pub mod model;
 pub mod patterns;
 pub mod redact;

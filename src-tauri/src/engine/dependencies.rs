@@ -587,7 +587,7 @@ impl Engine {
             let wait = self.tracked.get(&w).is_none_or(|t| {
                 t.busy()
                     || self.in_burst(&t.info.labels, &t.info.name)
-                    || self.snoozes.of(&t.info.name).is_some()
+                    || self.quiet(t).is_some()
                     || (t.held.is_none() && t.heal.incident().is_some())
                     || t.follow_after.is_some_and(|at| at > now)
             });
@@ -876,7 +876,7 @@ impl Engine {
     /// Whether nothing may be done to `t` now: it is snoozed, or its project is being
     /// orchestrated.
     pub(super) fn frozen(&self, t: &Tracked) -> bool {
-        self.snoozes.of(&t.info.name).is_some() || self.in_burst(&t.info.labels, &t.info.name)
+        self.quiet(t).is_some() || self.in_burst(&t.info.labels, &t.info.name)
     }
 
     /// Keeps a failure of a container whose project is being orchestrated for the burst's end

@@ -169,6 +169,8 @@ pub struct Engine {
     bursts: HashMap<String, dependencies::Burst>,
     /// The snoozes in force (read from the history every `snoozes::LOOK_EVERY`).
     snoozes: crate::domain::snooze::Snoozes,
+    /// The `[[maintenance]]` windows.
+    windows: Vec<crate::domain::maintenance::Window>,
 }
 
 /// What remains of a sweep the engine is taking in.
@@ -409,6 +411,11 @@ impl Engine {
         events_tx: Option<broadcast::Sender<EventRow>>,
         state_file: Option<PathBuf>,
     ) -> Self {
+        let windows = settings
+            .maintenance
+            .iter()
+            .filter_map(|m| m.window().ok())
+            .collect();
         Self {
             limits: Limits::from_settings(&settings),
             settings,
@@ -443,6 +450,7 @@ impl Engine {
             replaced_names: HashMap::new(),
             bursts: HashMap::new(),
             snoozes: Default::default(),
+            windows,
         }
     }
 
@@ -736,7 +744,7 @@ impl Engine {
             let mut containers: Vec<ContainerView> = self
                 .tracked
                 .values()
-                .map(|t| view::snoozed(t.view(), self.snoozes.of(&t.info.name)))
+                .map(|t| view::snoozed(t.view(), self.quiet(t)))
                 .collect();
             containers.sort_by(|a, b| a.name.cmp(&b.name));
             view::with_dependencies(&mut containers, &self.graph);

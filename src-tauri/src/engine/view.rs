@@ -34,17 +34,38 @@ pub struct ContainerView {
     /// not colour the stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snoozed_until: Option<String>,
+    /// In a `[[maintenance]]` window until then (UTC): as snoozed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_until: Option<String>,
 }
 
-/// A container's line while it is snoozed (`until`): no verdict, a note that says until when.
-pub(super) fn snoozed(view: ContainerView, until: Option<SystemTime>) -> ContainerView {
-    let Some(until) = until else {
+/// A container's line while it is left alone (`quiet`): no verdict, a note that says why and
+/// until when.
+pub(super) fn snoozed(
+    view: ContainerView,
+    quiet: Option<(SystemTime, snoozes::Quiet)>,
+) -> ContainerView {
+    let Some((until, why)) = quiet else {
         return view;
+    };
+    let hour = clock::local_hour(until);
+    let (note, snoozed_until, maintenance_until) = match why {
+        snoozes::Quiet::Snoozed => (
+            format!("snoozed until {hour}"),
+            Some(clock::utc(until)),
+            None,
+        ),
+        snoozes::Quiet::Maintenance => (
+            format!("in maintenance until {hour}"),
+            None,
+            Some(clock::utc(until)),
+        ),
     };
     ContainerView {
         verdict: None,
-        note: Some(format!("snoozed until {}", clock::local_hour(until))),
-        snoozed_until: Some(clock::utc(until)),
+        note: Some(note),
+        snoozed_until,
+        maintenance_until,
         ..view
     }
 }
@@ -215,6 +236,7 @@ pub(super) fn container_view(
         depends_on: Vec::new(),
         held_for: None,
         snoozed_until: None,
+        maintenance_until: None,
     }
 }
 

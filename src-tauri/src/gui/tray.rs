@@ -265,6 +265,7 @@ mod tests {
             depends_on: vec![],
             held_for: None,
             snoozed_until: None,
+            maintenance_until: None,
         }
     }
 
