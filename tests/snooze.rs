@@ -161,10 +161,7 @@ fn a_maintenance_window_leaves_the_containers_it_covers_alone() {
 #[test]
 fn a_maintenance_window_that_cannot_be_read_is_refused_by_key() {
     let s = Scenario::new("window-bad");
-    s.config("[[maintenance]]\nstart = \"2am\"\nend = \"04:00\"\n");
-    let out = s.cmd().arg("status").output().expect("run sickbay");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = s.refused_config("[[maintenance]]\nstart = \"2am\"\nend = \"04:00\"\n");
     assert!(
         err.contains("maintenance.start") && err.contains("window 1") && err.contains("HH:MM"),
         "{err}"

@@ -171,6 +171,16 @@ impl Scenario {
         path
     }
 
+    /// Writes a config with `extra` that Sickbay must refuse: `status` exits with the
+    /// configuration error's code (2); its message is returned.
+    pub fn refused_config(&self, extra: &str) -> String {
+        self.config(extra);
+        let out = self.cmd().arg("status").output().expect("run sickbay");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "refused with code 2: {err}");
+        err
+    }
+
     /// Starts a container of this scenario: `args` go to `docker run` before the image.
     pub fn container(&mut self, suffix: &str, args: &[&str], cmd: &str) -> String {
         let name = format!("{}-{suffix}", self.run);
