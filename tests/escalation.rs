@@ -511,7 +511,10 @@ fn a_fatal_line_in_the_containers_log_escalates_its_open_incident_once() {
     let name = s.container(
         "worker",
         &args,
-        "while [ ! -f /tmp/go ]; do sleep 0.1; done; \
+        // Its log begins with PostgreSQL's refusal (before Sickbay watches it: no trigger),
+        // which the diagnosis of the escalation reads.
+        "echo \"FATAL:  remaining connection slots are reserved for non-replication superuser connections\"; \
+         while [ ! -f /tmp/go ]; do sleep 0.1; done; \
          for i in 1 2 3; do echo \"FATAL: cannot write with s3ss10n-Secret-Value\"; sleep 1; done; \
          exec sleep 100000",
     );
@@ -533,6 +536,14 @@ fn a_fatal_line_in_the_containers_log_escalates_its_open_incident_once() {
     assert!(
         !watcher.contains("s3ss10n-Secret-Value"),
         "a secret in alert_watcher.log"
+    );
+    // The diagnosis's likely cause is on the incident (the dashboard shows it).
+    let incident = &s.incidents_of(&name)[0];
+    assert!(
+        incident["diagnosis"]
+            .as_str()
+            .is_some_and(|d| d.contains("PostgreSQL ran out of connection slots")),
+        "{incident}"
     );
     assert!(s.stop_watch());
 }

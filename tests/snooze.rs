@@ -70,6 +70,11 @@ fn a_snoozed_container_is_recorded_and_shown_but_not_healed_until_unsnoozed() {
     wait_until(30, "web healthy", || {
         inspect(&web, "{{.State.Health.Status}}") == "healthy"
     });
+    // Docker's restart count leaves out a restart made through its API; the status has it.
+    assert_eq!(inspect(&web, "{{.RestartCount}}"), "0");
+    wait_until(30, "Sickbay's restart in the status", || {
+        s.status_of(&web)["sickbay_restarts"] == 1
+    });
     for event in ["container_snoozed", "container_unsnoozed"] {
         assert_eq!(
             s.count(event, &web),

@@ -56,6 +56,29 @@ function needs(c) {
     `needs ${list}`);
 }
 
+/** How long ago, in a few words: "40 s ago", "3 min ago". */
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+/** A UTC stamp as local time and how long ago: "14:02:11 (3 min ago)"; the date too when it is not today. */
+function when(stamp) {
+  const t = Date.parse(stamp);
+  if (Number.isNaN(t)) return stamp;
+  const d = new Date(t);
+  const local = d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString() : d.toLocaleString();
+  return `${local} (${ago(Date.now() - t)})`;
+}
+
+/** Docker's restart count, and Sickbay's own restarts (Docker's count leaves out those made through its API). */
+function restarts(c) {
+  return c.sickbay_restarts ? `${c.restart_count} (+${c.sickbay_restarts} by Sickbay)` : String(c.restart_count);
+}
+
 function renderStatus() {
   if (!status) return;
   $("verdict").className = `dot ${status.verdict}`;
@@ -70,7 +93,7 @@ function renderStatus() {
         needs(c)),
       el("td", {}, c.state),
       el("td", { class: "health" }, c.health),
-      el("td", {}, String(c.restart_count)),
+      el("td", { class: "restarts" }, restarts(c)),
       chartCell(c.name, fmt(c.cpu_percent, "%"), "cpu_percent", "%"),
       chartCell(c.name, fmt(c.mem_mb, "MB"), "mem_mb", "MB"),
       chartCell(c.name, fmt(c.response_time_ms, "ms", 0), "response_time_ms", "ms"),
@@ -131,7 +154,7 @@ function timeline(events) {
     { class: "timeline" },
     ...events.map((e) =>
       el("li", { "data-event": e.event },
-        el("time", {}, e.timestamp.replace("T", " ").replace("Z", "")),
+        el("time", { dateTime: e.timestamp, title: e.timestamp }, when(e.timestamp)),
         " ", el("strong", {}, e.event), " ", el("span", { class: "muted" }, e.details)),
     ),
   );
@@ -148,7 +171,10 @@ function incidentCard(i) {
     "article",
     { class: `incident ${i.closed_at ? "closed" : "open"}`, "data-incident-id": String(i.id), "data-container": i.container },
     el("h3", {}, `#${i.id} ${i.container}: ${i.kind.replaceAll("_", " ")} `, el("span", { class: "badge" }, state)),
-    el("p", { class: "muted" }, `Opened ${i.opened_at}${i.closed_at ? `, closed ${i.closed_at}` : ""}. ${i.details}`),
+    el("p", { class: "muted" }, `Opened ${when(i.opened_at)}${i.closed_at ? `, closed ${when(i.closed_at)}` : ""}. ${i.details}`),
+    i.affected && i.affected.length
+      ? el("p", { class: "affected" }, `The cause of: ${i.affected.join(", ")} (held, not restarted)`)
+      : null,
     tried,
     i.diagnosis ? el("div", { class: "diagnosis" }, el("strong", {}, "Diagnosis: "), i.diagnosis) : null,
     timeline(i.events),

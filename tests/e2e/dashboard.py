@@ -154,6 +154,12 @@ services:
         log(f"incident shown after {time.monotonic() - started:.1f}s: {text[:120]!r}")
         assert "unhealthy" in text and "container_unhealthy" in text, text
         assert wd.script("return !!document.querySelector(arguments[0] + ' button.investigate')", incident)
+        # Times are local and relative, not UTC stamps; Sickbay's restarts are counted.
+        assert " ago)" in text and "Z " not in text, text
+        restarts = wait_for("Sickbay's restart in the Restarts column", lambda: (lambda t: t if "by Sickbay" in t else None)(
+            wd.script("return document.querySelector(arguments[0] + ' .restarts').textContent",
+                      f'tr[data-container="{sick}"]')), 30)
+        assert restarts.startswith("0 (+"), restarts
 
         # Pausing from the dashboard greys the verdict; resuming brings it back.
         summary = "return document.getElementById('summary').textContent"

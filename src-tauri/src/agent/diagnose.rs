@@ -47,6 +47,25 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// Its likely cause on one line, as a person reads it ("db: PostgreSQL ran out of
+    /// connection slots (offline, confidence 90 %)"); `None` when it found nothing.
+    pub fn likely_cause(&self) -> Option<String> {
+        if self.source == "offline" && self.signatures.is_empty() {
+            return None;
+        }
+        let cause = [&self.summary, &self.root_cause]
+            .into_iter()
+            .map(|s| s.trim())
+            .find(|s| !s.is_empty())?;
+        let line = crate::domain::escape::line(cause);
+        let line: String = line.chars().take(300).collect();
+        Some(format!(
+            "{line} ({}, confidence {:.0} %)",
+            self.source,
+            (self.confidence * 100.0).clamp(0.0, 100.0)
+        ))
+    }
+
     /// The diagnosis as a Markdown section (for `incident.md` and prompts). The evidence lines
     /// come from container logs, so they are fenced as untrusted data; the LLM's own text is
     /// untrusted too and goes in a fence of its own when the LLM wrote it.

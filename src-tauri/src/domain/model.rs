@@ -306,6 +306,9 @@ pub struct Incident {
     /// Healed at its cause: the dependents whose failures were held for this container.
     #[serde(default)]
     pub affected: Vec<String>,
+    /// The likely cause the diagnosis found at the escalation, on one line.
+    #[serde(default)]
+    pub diagnosis: Option<String>,
 }
 
 /// A commit made while an incident was investigated.

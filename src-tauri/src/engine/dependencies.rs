@@ -745,6 +745,7 @@ impl Engine {
                 if f.action != Follow::Recreate {
                     // Started now: no longer in the parent's old namespace.
                     t.info.started_at = clock::utc_now();
+                    t.sickbay_restarts += 1;
                 }
             }
             Err(_) => {

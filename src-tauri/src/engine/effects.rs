@@ -243,6 +243,9 @@ impl Engine {
         let incident_id = t.incident.as_ref().map(|i| i.id);
         match &result {
             Ok(()) => {
+                if action == HealAction::Restart {
+                    t.sickbay_restarts += 1;
+                }
                 let event = match action {
                     HealAction::ClearCache => Event::CacheCleared,
                     HealAction::Restart => Event::ContainerRestarted,

@@ -61,6 +61,8 @@ pub(super) struct Tracked {
     pub(super) follow_after: Option<Instant>,
     /// Numbers its follows (apart from its heal actions' `action_seq`).
     pub(super) follow_seq: u64,
+    /// Restarts (and starts) Sickbay made of it, heals and follows.
+    pub(super) sickbay_restarts: u32,
 }
 
 impl Tracked {
@@ -99,6 +101,7 @@ impl Tracked {
             follow_failures: 0,
             follow_after: None,
             follow_seq: 0,
+            sickbay_restarts: 0,
         }
     }
 
@@ -193,6 +196,7 @@ impl Tracked {
         );
         ContainerView {
             held_for: self.held.as_ref().map(|h| h.cause.clone()),
+            sickbay_restarts: self.sickbay_restarts,
             ..view
         }
     }

@@ -34,6 +34,10 @@ pub struct ContainerView {
     /// not colour the stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snoozed_until: Option<String>,
+    /// Restarts Sickbay made since it started watching it (Docker's `restart_count` leaves
+    /// out those made through its API).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sickbay_restarts: u32,
     /// In a `[[maintenance]]` window until then (UTC): as snoozed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance_until: Option<String>,
@@ -68,6 +72,10 @@ pub(super) fn snoozed(
         maintenance_until,
         ..view
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One edge of the dependency graph, as `status` and the dashboard show it.
@@ -237,6 +245,7 @@ pub(super) fn container_view(
         held_for: None,
         snoozed_until: None,
         maintenance_until: None,
+        sickbay_restarts: 0,
     }
 }
 

@@ -58,11 +58,7 @@ impl Shared {
             .into_iter()
             .map(|incident| {
                 let events = store.events(Some(incident.id)).map_err(store_err)?;
-                let diagnosis = events
-                    .iter()
-                    .rev()
-                    .find(|e| e.event.contains("diagnos"))
-                    .map(|e| e.details.clone());
+                let diagnosis = incident.diagnosis.clone();
                 Ok(IncidentView {
                     incident,
                     events,

@@ -266,6 +266,7 @@ mod tests {
             held_for: None,
             snoozed_until: None,
             maintenance_until: None,
+            sickbay_restarts: 0,
         }
     }
 
@@ -286,6 +287,7 @@ mod tests {
             escalation: None,
             commits: vec![],
             affected: vec![],
+            diagnosis: None,
         }
     }
 

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_escalation.sql"),
     include_str!("../../../migrations/postgres/0003_follow_up.sql"),
     include_str!("../../../migrations/postgres/0004_dependencies.sql"),
+    include_str!("../../../migrations/postgres/0005_diagnosis.sql"),
 ];
 
 /// Outbox entries sent per round trip.

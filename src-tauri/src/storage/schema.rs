@@ -90,6 +90,7 @@ pub const MIRRORED: &[MirroredTable] = &[
             ("escalation_head", "escalation_head"),
             ("commits", "json(commits)"),
             ("affected", "json(affected)"),
+            ("diagnosis", "diagnosis"),
         ],
     },
     MirroredTable {

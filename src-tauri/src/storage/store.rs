@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0004_follow_up.sql"),
     include_str!("../../../migrations/sqlite/0005_dependencies.sql"),
     include_str!("../../../migrations/sqlite/0006_snoozes.sql"),
+    include_str!("../../../migrations/sqlite/0007_diagnosis.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -301,6 +302,15 @@ impl Store {
             .optional()?)
     }
 
+    /// The likely cause the diagnosis of incident `id` found.
+    pub fn set_incident_diagnosis(&self, id: i64, diagnosis: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE monitor_incidents SET diagnosis = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, diagnosis, crate::clock::utc_now()],
+        )?;
+        Ok(())
+    }
+
     /// The dependents held for incident `id`'s container.
     pub fn set_incident_affected(&self, id: i64, affected: &[String]) -> Result<(), StoreError> {
         let json = serde_json::to_string(affected).unwrap_or_else(|_| "[]".into());
@@ -425,7 +435,7 @@ impl Store {
     pub fn incidents(&self, open_only: bool, limit: usize) -> Result<Vec<Incident>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, container_name, kind, status, details, timestamp, closed_at, auto_healed,
-                    attempts, actions, escalated, escalated_at, escalation, commits, affected
+                    attempts, actions, escalated, escalated_at, escalation, commits, affected, diagnosis
                FROM monitor_incidents
               WHERE NOT ?2 OR closed_at IS NULL
               ORDER BY timestamp DESC, id DESC LIMIT ?1",
@@ -450,6 +460,7 @@ impl Store {
                 escalation: r.get(12)?,
                 commits: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
                 affected: serde_json::from_str(&r.get::<_, String>(14)?).unwrap_or_default(),
+                diagnosis: r.get(15)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
