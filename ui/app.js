@@ -74,6 +74,18 @@ function when(stamp) {
   return `${local} (${ago(Date.now() - t)})`;
 }
 
+/** "Snooze 1 h", or "Unsnooze" while it is snoozed: Sickbay records and shows, heals and notifies nothing. */
+function snoozeButton(c) {
+  const snoozed = Boolean(c.snoozed_until);
+  const b = el("button", { type: "button", class: "snooze", title: snoozed
+    ? "Sickbay heals it again"
+    : "Leave it alone for an hour: recorded and shown, not healed, not notified" },
+  snoozed ? "Unsnooze" : "Snooze 1 h");
+  b.addEventListener("click", () =>
+    call("snooze", snoozed ? { container: c.name } : { container: c.name, minutes: 60 }).catch(showError));
+  return b;
+}
+
 /** Docker's restart count, and Sickbay's own restarts (Docker's count leaves out those made through its API). */
 function restarts(c) {
   return c.sickbay_restarts ? `${c.restart_count} (+${c.sickbay_restarts} by Sickbay)` : String(c.restart_count);
@@ -97,10 +109,11 @@ function renderStatus() {
       chartCell(c.name, fmt(c.cpu_percent, "%"), "cpu_percent", "%"),
       chartCell(c.name, fmt(c.mem_mb, "MB"), "mem_mb", "MB"),
       chartCell(c.name, fmt(c.response_time_ms, "ms", 0), "response_time_ms", "ms"),
+      el("td", { class: "actions" }, snoozeButton(c)),
     ),
   );
   if (rows.length === 0) {
-    rows.push(el("tr", {}, el("td", { colSpan: 7, class: "muted" }, "No containers watched")));
+    rows.push(el("tr", {}, el("td", { colSpan: 8, class: "muted" }, "No containers watched")));
   }
   $("container-rows").replaceChildren(...rows);
   $("paused").checked = status.paused;

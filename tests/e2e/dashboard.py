@@ -161,6 +161,19 @@ services:
                       f'tr[data-container="{sick}"]')), 30)
         assert restarts.startswith("0 (+"), restarts
 
+        # "Snooze 1 h" on the sick one: the watcher leaves it alone and says until when.
+        wd.script("document.querySelector(arguments[0] + ' button.snooze').click()", f'tr[data-container="{sick}"]')
+        note = wait_for("the snooze shown", lambda: (lambda t: t if t and t.startswith("snoozed until") else None)(
+            wd.script("const n = document.querySelector(arguments[0] + ' .note'); return n && n.textContent",
+                      f'tr[data-container="{sick}"]')), 30)
+        log(f"snoozed from the dashboard: {note!r}")
+        assert wd.script("return document.querySelector(arguments[0] + ' button.snooze').textContent",
+                         f'tr[data-container="{sick}"]') == "Unsnooze"
+        wd.script("document.querySelector(arguments[0] + ' button.snooze').click()", f'tr[data-container="{sick}"]')
+        wait_for("the snooze ended", lambda: wd.script(
+            "return document.querySelector(arguments[0] + ' button.snooze').textContent",
+            f'tr[data-container="{sick}"]') == "Snooze 1 h", 30)
+
         # Pausing from the dashboard greys the verdict; resuming brings it back.
         summary = "return document.getElementById('summary').textContent"
         wd.script("document.getElementById('paused').click()")

@@ -251,7 +251,6 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
 /// Records a snooze (`duration`) or its end (`None`) of `container` (`None`: every one); the
 /// running watcher reads it within seconds.
 fn snooze(cli: &Cli, container: Option<&str>, duration: Option<&String>) -> Result<(), Failure> {
-    use crate::domain::event::Event;
     use crate::domain::snooze;
     if let Some(c) = container {
         let name_ok = c
@@ -269,23 +268,18 @@ fn snooze(cli: &Cli, container: Option<&str>, duration: Option<&String>) -> Resu
     let (settings, _) = load_settings(cli)?;
     let store = Store::open(&paths::database_file())?;
     let who = container.unwrap_or("every container");
-    let who_field = match container {
-        Some(c) => format!("container:{c}"),
-        None => "all:true".to_string(),
-    };
     let mut out = std::io::stdout().lock();
     match duration {
         Some(d) => {
             let d = snooze::parse_duration(d).map_err(|e| anyhow::anyhow!("{e}"))?;
             let until = std::time::SystemTime::now() + d;
-            crate::storage::journal::record(
+            crate::storage::journal::snooze(
                 &store,
                 &paths::logs_dir(),
                 &settings.retention,
-                Event::ContainerSnoozed,
                 container,
-                None,
-                format!("{who_field} until:{} by:cli", crate::clock::utc(until)),
+                Some(until),
+                "cli",
             )?;
             writeln!(
                 out,
@@ -296,14 +290,13 @@ fn snooze(cli: &Cli, container: Option<&str>, duration: Option<&String>) -> Resu
             )?;
         }
         None => {
-            crate::storage::journal::record(
+            crate::storage::journal::snooze(
                 &store,
                 &paths::logs_dir(),
                 &settings.retention,
-                Event::ContainerUnsnoozed,
                 container,
                 None,
-                format!("{who_field} by:cli"),
+                "cli",
             )?;
             writeln!(out, "{who}: no longer snoozed; Sickbay heals it again")?;
         }

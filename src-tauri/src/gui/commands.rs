@@ -172,6 +172,32 @@ pub fn investigate(shared: State<'_, Shared>, incident: i64) -> CmdResult<()> {
     super::actions::investigate(incident, shared.source.file()).map_err(|e| e.to_string())
 }
 
+/// Snoozes a container for `minutes` ("Snooze 1 h"), or ends its snooze (`minutes` absent):
+/// written to the history, which the running engine reads within seconds.
+#[tauri::command]
+pub fn snooze(shared: State<'_, Shared>, container: String, minutes: Option<u64>) -> CmdResult<()> {
+    let until = match minutes {
+        Some(m) if m == 0 || Duration::from_secs(m * 60) > crate::domain::snooze::LONGEST => {
+            return Err(format!(
+                "a snooze of {m} minutes: at most 7 days, at least 1 minute"
+            ))
+        }
+        Some(m) => Some(std::time::SystemTime::now() + Duration::from_secs(m * 60)),
+        None => None,
+    };
+    let store = shared.store.lock().map_err(store_err)?;
+    crate::storage::journal::snooze(
+        &store,
+        &paths::logs_dir(),
+        &shared.settings.retention,
+        Some(&container),
+        until,
+        "dashboard",
+    )
+    .map(|_| ())
+    .map_err(store_err)
+}
+
 #[tauri::command]
 pub fn stack(shared: State<'_, Shared>) -> StackStatus {
     shared.stack.borrow().clone()
@@ -205,6 +231,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         settings,
         set_paused,
         investigate,
+        snooze,
         stack,
         stack_run,
         autostart,

@@ -43,3 +43,28 @@ pub fn record(
         details: fields,
     })
 }
+
+/// Records a snooze of `container` (`None`: every container) until `until`, or its end
+/// (`until` `None`); `by` says who asked (`cli`, `dashboard`). The running engine reads it
+/// within seconds (`engine::snoozes`).
+pub fn snooze(
+    store: &Store,
+    logs: &Path,
+    retention: &Retention,
+    container: Option<&str>,
+    until: Option<std::time::SystemTime>,
+    by: &str,
+) -> Result<EventRow, StoreError> {
+    let who = match container {
+        Some(c) => format!("container:{c}"),
+        None => "all:true".to_string(),
+    };
+    let (event, fields) = match until {
+        Some(t) => (
+            Event::ContainerSnoozed,
+            format!("{who} until:{} by:{by}", clock::utc(t)),
+        ),
+        None => (Event::ContainerUnsnoozed, format!("{who} by:{by}")),
+    };
+    record(store, logs, retention, event, container, None, fields)
+}
