@@ -81,6 +81,18 @@ impl Message {
             .filter(|n| n.kind != Kind::Healed)
             .find_map(|n| n.incident_id)
     }
+
+    /// The containers a "Snooze 1 h" action leaves alone: those whose failures it tells.
+    pub fn failing_containers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .notes
+            .iter()
+            .filter(|n| n.kind != Kind::Healed)
+            .map(|n| n.container.clone())
+            .collect();
+        names.dedup();
+        names
+    }
 }
 
 pub struct Coalescer {

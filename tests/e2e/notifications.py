@@ -7,6 +7,8 @@ Two containers that crash together make one notification naming both (not two); 
 starts the agent (a stand-in `claude` that records how it was launched) on the incident.
 Every Notify call is read off the bus with dbus-monitor, as the server received it.
 """
+import datetime
+import json
 import os
 import re
 import secrets
@@ -81,6 +83,18 @@ def main():
         f.write(f'[monitoring]\ninterval_seconds = 2\nlabel_selector = ["{LABEL}"]\n'
                 f'[diagnosis]\nprovider = "off"\n'
                 f'[escalation]\nagent_command = "{agent}"\nterminal = "xterm"\nworkdir = "{work}"\n')
+    # dunst's context menu asks dmenu which action to take: a stand-in picks "Snooze 1 h" of
+    # the notification naming the container `pick` names, and keeps what it was offered.
+    picker = os.path.join(home, "pick-snooze")
+    offered = os.path.join(home, "dmenu-offered.txt")
+    with open(picker, "w") as f:
+        f.write(f"#!/bin/sh\ncat > '{offered}'\n"
+                f"grep -m1 \"Snooze.*$(cat '{home}/pick')\\|$(cat '{home}/pick').*Snooze\" '{offered}'"
+                f" || grep -m1 Snooze '{offered}'\n")
+    os.chmod(picker, 0o755)
+    dunstrc = os.path.join(home, "dunstrc")
+    with open(dunstrc, "w") as f:
+        f.write(f"[global]\n    dmenu = {picker}\n")
     env = app_env(home, config, RUST_LOG="info")
     procs = []
     made = []
@@ -91,7 +105,8 @@ def main():
         procs.append(subprocess.Popen(
             ["dbus-monitor", "--session", "interface='org.freedesktop.Notifications',member='Notify'"],
             stdout=bus_log, stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen(["dunst"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(subprocess.Popen(["dunst", "-config", dunstrc], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_for("dunst on the bus",
                  lambda: subprocess.run(["dunstctl", "is-paused"], capture_output=True).returncode == 0, 15)
 
@@ -157,7 +172,43 @@ def main():
         time.sleep(1)
         assert app.poll() is None, "the tray app keeps running with the dashboard closed"
         log("dashboard closed: no process of it left")
-        print("e2e: one notification for a burst; its Investigate action opens the investigation; the dashboard's process ends with its window: ok")
+        # A failure Sickbay heals: "Snooze 1 h" on its notification leaves it alone; nothing
+        # more is healed or notified for it, and the status says until when.
+        web = f"sbt-notify-{RUN}-web"
+        docker("run", "-d", "--name", web, "--label", LABEL, "--label", "sbt.test=1",
+               "--label", "sickbay.stop_timeout=1", "--health-cmd", "test ! -f /tmp/sick",
+               "--health-interval", "1s", "--health-retries", "1",
+               IMAGE, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done")
+        made.append(web)
+        with open(os.path.join(home, "pick"), "w") as f:
+            f.write(web)
+        wait_for("web sampled by the app", lambda: query(
+            db, "SELECT 1 FROM monitor_health_metrics WHERE container_name = ?", web), 60)
+        wait_for("web healthy", lambda: docker("inspect", "-f", "{{.State.Health.Status}}", web) == "healthy", 30)
+        docker("exec", web, "touch", "/tmp/sick")  # in its own filesystem: every restart keeps it
+        told = wait_for("web's failure notified", lambda: [
+            c for c in notify_calls(open(bus_log_path).read()) if web in c["summary"]], 30)
+        assert "snooze" in told[0]["actions"], f"a Snooze action: {told[0]['actions']}"
+        log(f"web notified: {told[0]['summary']!r}: {told[0]['body']!r}")
+        subprocess.run(["dunstctl", "context"], check=True, timeout=30)
+        snoozed = wait_for("web snoozed from the notification", lambda: query(
+            db, "SELECT id, details, timestamp FROM monitor_events "
+            "WHERE event = 'container_snoozed' AND container_name = ?", web), 30)
+        log(f"snoozed: {snoozed[0][1]!r}; dmenu was offered {open(offered).read()!r}")
+        calls_then = len(notify_calls(open(bus_log_path).read()))
+        time.sleep(15)  # longer than the backoff before a second restart (10 s)
+        # The watcher reads snoozes every 2 s: what it asked for before then is not the snooze's.
+        settle = (datetime.datetime.strptime(snoozed[0][2][:19], "%Y-%m-%dT%H:%M:%S")
+                  + datetime.timedelta(seconds=3)).strftime("%Y-%m-%dT%H:%M:%S")
+        restarts = query(db, "SELECT timestamp FROM monitor_events WHERE event = 'restarting_container' "
+                         "AND container_name = ? AND timestamp > ?", web, settle)
+        assert not restarts, f"web restarted after its snooze: {restarts}"
+        later = [c for c in notify_calls(open(bus_log_path).read())[calls_then:] if web in c["summary"] + c["body"]]
+        assert not later, f"notified after its snooze: {later}"
+        status = subprocess.run([APP, "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        line = [c for c in json.loads(status.stdout)["containers"] if c["name"] == web][0]
+        assert line.get("snoozed_until") and line["note"].startswith("snoozed until"), line
+        print("e2e: one notification for a burst; its Investigate action opens the investigation; the dashboard's process ends with its window; Snooze 1 h on a notification leaves its container alone: ok")
     except BaseException:
         log(f"failed; the app's output is in {app_log.name}, the bus in {bus_log_path}")
         raise

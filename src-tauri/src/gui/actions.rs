@@ -100,6 +100,16 @@ pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(
 /// Opens the investigation of an incident: `sickbay investigate <id>` in a process of its own,
 /// with the configuration file this app runs with.
 pub fn investigate(incident: i64, config: Option<&Path>) -> std::io::Result<()> {
+    run_own(&["investigate", &incident.to_string()], config)
+}
+
+/// Snoozes `container` for an hour, as `sickbay snooze <container> 1h` does.
+pub fn snooze(container: &str, config: Option<&Path>) -> std::io::Result<()> {
+    run_own(&["snooze", container, "1h"], config)
+}
+
+/// Runs this executable with `args` (and the app's configuration file) in the background.
+fn run_own(args: &[&str], config: Option<&Path>) -> std::io::Result<()> {
     let exe = std::env::current_exe()?;
     let mut cmd = std::process::Command::new(exe);
     for v in super::own_variables() {
@@ -110,8 +120,7 @@ pub fn investigate(incident: i64, config: Option<&Path>) -> std::io::Result<()> 
     }
     // Its report goes nowhere: this process's stdout may be the dashboard's link.
     let mut child = cmd
-        .arg("investigate")
-        .arg(incident.to_string())
+        .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()?;

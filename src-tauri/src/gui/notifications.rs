@@ -2,7 +2,8 @@
 //! ([`notify::coalesce`]) and shown only after they are in the history. A failure's
 //! notification carries an "Investigate" action where the notification server advertises
 //! actions (Linux servers such as GNOME's, KDE's or dunst); invoking it opens the
-//! investigation of its incident. Elsewhere the tray's "Recent alerts" is the way.
+//! investigation of its incident, and its "Snooze 1 h" leaves the containers it tells of alone
+//! for an hour. Elsewhere the tray's "Recent alerts" is the way.
 //!
 //! One task shows them all ([`Desktop`]). On Linux and the BSDs it talks to the freedesktop
 //! notification server itself, over one D-Bus connection (zbus) kept for the app's life, on
@@ -47,6 +48,8 @@ struct Shown {
 #[cfg_attr(not(all(unix, not(target_os = "macos"))), allow(dead_code))]
 struct Investigate {
     incident: i64,
+    /// The containers whose failures it tells ("Snooze 1 h" leaves them alone).
+    containers: Vec<String>,
     /// The configuration file the investigation is to use.
     config: Option<PathBuf>,
 }
@@ -71,11 +74,16 @@ impl Desktop {
 
     /// One coalesced message; a failure's offers to investigate its first incident.
     fn message(&self, m: Message, config: Option<PathBuf>) {
+        let containers = m.failing_containers();
         let investigate = m
             .failure
             .then(|| m.incident_to_investigate())
             .flatten()
-            .map(|incident| Investigate { incident, config });
+            .map(|incident| Investigate {
+                incident,
+                containers,
+                config,
+            });
         self.send(Shown {
             body: body_text(&m.text),
             title: m.title,
@@ -124,8 +132,9 @@ mod xdg {
 
     use super::{Investigate, Shown, MAX_WAITING};
 
-    /// The action's id, as the notification server reports it back.
+    /// The actions' ids, as the notification server reports them back.
     const INVESTIGATE: &str = "investigate";
+    const SNOOZE: &str = "snooze";
     /// The id of a click on the notification's body (freedesktop's convention).
     const DEFAULT: &str = "default";
 
@@ -208,7 +217,14 @@ mod xdg {
         let waits = n.investigate.is_some() && has("actions");
         // `default` is a click on the notification itself, where the server supports it.
         let actions: &[&str] = if waits {
-            &[DEFAULT, "Investigate", INVESTIGATE, "Investigate"]
+            &[
+                DEFAULT,
+                "Investigate",
+                INVESTIGATE,
+                "Investigate",
+                SNOOZE,
+                "Snooze 1 h",
+            ]
         } else {
             &[]
         };
@@ -295,11 +311,27 @@ mod xdg {
                     }
                     tracing::debug!("{} notification(s) wait for an action", waiting.len());
                 }
+                Next::Signal(Some(Signal::Action(id, action))) if action == SNOOZE => {
+                    if let Some(Investigate {
+                        containers, config, ..
+                    }) = waiting.take(id)
+                    {
+                        for c in containers {
+                            tracing::info!("notification: snooze {c} for an hour");
+                            if let Err(e) = crate::gui::actions::snooze(&c, config.as_deref()) {
+                                tracing::error!("cannot snooze {c}: {e}");
+                            }
+                        }
+                    }
+                }
                 Next::Signal(Some(Signal::Action(id, action))) => {
                     if action != INVESTIGATE && action != DEFAULT {
                         continue;
                     }
-                    if let Some(Investigate { incident, config }) = waiting.take(id) {
+                    if let Some(Investigate {
+                        incident, config, ..
+                    }) = waiting.take(id)
+                    {
                         tracing::info!("notification: investigate incident {incident}");
                         if let Err(e) =
                             crate::gui::actions::investigate(incident, config.as_deref())
@@ -431,6 +463,7 @@ mod tests {
     fn at_most_so_many_notifications_wait_and_the_oldest_goes_first() {
         let inv = |incident| Investigate {
             incident,
+            containers: vec!["web".into()],
             config: None,
         };
         let mut w = xdg::Waiting::default();
