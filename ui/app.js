@@ -102,18 +102,18 @@ function renderStatus() {
       el("td", {}, el("span", { class: `dot ${c.verdict ?? "none"}` }), ` ${c.name}`,
         c.note ? el("div", { class: "note" }, c.note) : null,
         c.held_for ? el("div", { class: "note held" }, `held: waiting for ${c.held_for}`) : null,
-        needs(c)),
+        needs(c),
+        el("div", { class: "actions" }, snoozeButton(c))),
       el("td", {}, c.state),
       el("td", { class: "health" }, c.health),
       el("td", { class: "restarts" }, restarts(c)),
       chartCell(c.name, fmt(c.cpu_percent, "%"), "cpu_percent", "%"),
       chartCell(c.name, fmt(c.mem_mb, "MB"), "mem_mb", "MB"),
       chartCell(c.name, fmt(c.response_time_ms, "ms", 0), "response_time_ms", "ms"),
-      el("td", { class: "actions" }, snoozeButton(c)),
     ),
   );
   if (rows.length === 0) {
-    rows.push(el("tr", {}, el("td", { colSpan: 8, class: "muted" }, "No containers watched")));
+    rows.push(el("tr", {}, el("td", { colSpan: 7, class: "muted" }, "No containers watched")));
   }
   $("container-rows").replaceChildren(...rows);
   $("paused").checked = status.paused;
