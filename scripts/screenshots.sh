@@ -2,7 +2,7 @@
 # Photographs the real app for the README: the tray menu (trayer as the tray host, a click
 # with xdotool, ImageMagick's import) and the dashboard, in a virtual X display with a D-Bus
 # session of its own, watching a demo compose stack of three containers (started with `sickbay
-# up`; one of them made unhealthy).
+# up`; web and worker depend on db; web is made unhealthy, worker is snoozed).
 #
 # Usage: scripts/screenshots.sh [OUT_DIR]   (default docs/screenshots; builds with cargo build)
 set -euo pipefail
@@ -38,6 +38,7 @@ trap cleanup EXIT
     for s in web db worker; do
         printf '  %s:\n    image: %s\n' "$s" "${SICKBAY_TEST_IMAGE:-sickbay-test:latest}"
         printf '    command: ["sleep", "100000"]\n    stop_grace_period: 1s\n'
+        [ "$s" = db ] || printf '    depends_on: [db]\n'
         printf '    labels:\n      sbt.demo: "%s"\n      sbt.test: "1"\n' "$RUN"
         printf '    healthcheck:\n      test: ["CMD-SHELL", "test ! -f /tmp/sick"]\n'
         printf '      interval: 1s\n      retries: 1\n'
@@ -47,8 +48,12 @@ printf '[monitoring]\ninterval_seconds = 2\nlabel_selector = ["sbt.demo=%s"]\n[s
     "$RUN" "$PROJECT" >"$WORK/sickbay.toml"
 export SICKBAY_CONFIG="$WORK/sickbay.toml" SICKBAY_DATA_DIR="$WORK/data" HOME="$WORK"
 "$APP" up >/dev/null 2>&1
-WORKER="$(docker ps --filter "label=com.docker.compose.project=$PROJECT" \
-    --filter label=com.docker.compose.service=worker --format '{{.Names}}')"
+service() {
+    docker ps --filter "label=com.docker.compose.project=$PROJECT" \
+        --filter "label=com.docker.compose.service=$1" --format '{{.Names}}'
+}
+WORKER="$(service worker)"
+WEB="$(service web)"
 
 trayer --edge top --align right --widthtype request --height 24 --SetDockType true \
     --transparent false --tint 0x303030 &
@@ -57,7 +62,8 @@ sleep 1
 "$APP" >"$WORK/app.log" 2>&1 &
 PIDS+=($!)
 sleep 6
-docker exec "$WORKER" touch /tmp/sick
+docker exec "$WEB" touch /tmp/sick
+"$APP" snooze "$WORKER" 1h >/dev/null
 sleep 4
 
 # The tray menu: click the icon at the top right, photograph, crop.
