@@ -268,22 +268,26 @@ impl Engine {
             };
             match deps::standing(&state) {
                 Standing::Failing => {
-                    // A dependency held for one of its own: the cause is further down (but never
-                    // the failing container itself, round a cycle of labels).
+                    // A dependency held for one of its own: the cause is further down. One
+                    // held, down the chain, for this very container (a cycle of labels) is
+                    // failing because of it: not its cause.
                     let mut cause = d;
                     let mut seen = vec![d.info.name.clone()];
-                    while let Some(next) = cause
-                        .held
-                        .as_ref()
-                        .and_then(|h| self.tracked.values().find(|t| t.info.name == h.cause))
-                        .filter(|n| {
-                            !seen.contains(&n.info.name) && Some(&n.info.name) != own.as_ref()
-                        })
-                    {
-                        seen.push(next.info.name.clone());
-                        cause = next;
+                    let mut round = false;
+                    while let Some(h) = cause.held.as_ref() {
+                        if Some(&h.cause) == own.as_ref() {
+                            round = true;
+                            break;
+                        }
+                        match self.tracked.values().find(|t| t.info.name == h.cause) {
+                            Some(next) if !seen.contains(&next.info.name) => {
+                                seen.push(next.info.name.clone());
+                                cause = next;
+                            }
+                            _ => break,
+                        }
                     }
-                    if Some(&cause.info.name) == own.as_ref() {
+                    if round {
                         continue;
                     }
                     return Cause::Failing(cause.info.name.clone());

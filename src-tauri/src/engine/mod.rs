@@ -920,6 +920,119 @@ mod ordering_tests {
             .collect()
     }
 
+    /// A running container `id` with `labels`, and the compose dependencies `declared`.
+    fn with(
+        id: &str,
+        state: RunState,
+        exit_code: i64,
+        labels: &[(&str, &str)],
+        declared: &[(&str, bool)],
+    ) -> ContainerInfo {
+        ContainerInfo {
+            exit_code,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            depends_on: declared
+                .iter()
+                .map(|(s, job)| crate::docker::stack::Declared {
+                    service: s.to_string(),
+                    job: *job,
+                })
+                .collect(),
+            ..info(id, state)
+        }
+    }
+
+    fn died(id: &str, code: i64) -> DockerEvent {
+        event(id, EventKind::Die { exit_code: code })
+    }
+
+    #[test]
+    fn a_dependency_down_holds_its_dependent_but_never_round_a_cycle() {
+        let mut e = engine();
+        let at = Instant::now();
+        // a needs b and b needs a (labels can say so); b is down.
+        e.on_sample(sample(
+            with(
+                "a",
+                RunState::Running,
+                0,
+                &[("sickbay.depends_on", "name-b")],
+                &[],
+            ),
+            at,
+        ));
+        e.on_sample(sample(
+            with(
+                "b",
+                RunState::Exited,
+                3,
+                &[("sickbay.depends_on", "name-a")],
+                &[],
+            ),
+            at,
+        ));
+        e.on_event(died("a", 3));
+        let a = &e.tracked[&ContainerId("a".into())];
+        assert_eq!(a.held.as_ref().map(|h| h.cause.as_str()), Some("name-b"));
+        assert!(events(&e).contains(&"held_for_dependency".to_string()));
+        // b's own death: a is held for b, so b is the cause, and b is its own.
+        e.on_event(died("b", 3));
+        let b = &e.tracked[&ContainerId("b".into())];
+        assert!(b.held.is_none(), "b is not held for itself round the cycle");
+        assert!(b.heal.incident().is_some(), "b is healed on its own");
+    }
+
+    #[test]
+    fn a_compose_job_that_completed_is_done_and_holds_nothing() {
+        let mut e = engine();
+        let at = Instant::now();
+        let compose = |service: &'static str| {
+            [
+                ("com.docker.compose.project", "shop"),
+                ("com.docker.compose.service", service),
+            ]
+        };
+        e.on_sample(sample(
+            with("m", RunState::Exited, 0, &compose("migrate"), &[]),
+            at,
+        ));
+        e.on_sample(sample(
+            with("d", RunState::Exited, 0, &compose("db"), &[]),
+            at,
+        ));
+        e.on_sample(sample(
+            with(
+                "w",
+                RunState::Running,
+                0,
+                &compose("web"),
+                &[("migrate", true)],
+            ),
+            at,
+        ));
+        e.on_sample(sample(
+            with("x", RunState::Running, 0, &compose("api"), &[("db", false)]),
+            at,
+        ));
+        e.on_event(died("w", 3));
+        e.on_event(died("x", 3));
+        let w = &e.tracked[&ContainerId("w".into())];
+        assert!(
+            w.held.is_none(),
+            "a finished job is not its failure's cause"
+        );
+        assert!(w.heal.incident().is_some());
+        let x = &e.tracked[&ContainerId("x".into())];
+        assert_eq!(
+            x.held.as_ref().map(|h| h.cause.as_str()),
+            Some("name-d"),
+            "a stopped service is"
+        );
+    }
+
     #[test]
     fn events_that_come_while_a_new_container_is_inspected_wait_and_follow_in_order() {
         let mut e = engine();
