@@ -139,8 +139,11 @@ async function loadMetrics() {
 // ---- Stack ---------------------------------------------------------------------------------
 
 function renderStack(st) {
-  $("stack").hidden = !st.compose_file;
-  if (!st.compose_file) return;
+  // No stack set: say how to set one, instead of buttons that could do nothing.
+  const none = !st.compose_file;
+  $("stack").hidden = none;
+  $("stack-none").hidden = !none;
+  if (none) return;
   $("stack-file").textContent = st.compose_file;
   const busy = st.running !== null;
   $("stack-start").disabled = busy;
