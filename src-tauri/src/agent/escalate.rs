@@ -432,11 +432,7 @@ fn compose_section(compose: Option<&Service>, redactor: &Redactor) -> String {
 /// The prompt: what to do, the rules in words, where the incident is. No untrusted text.
 /// Container names go in only as Docker allows them (letters, digits, `_`, `.`, `-`).
 fn prompt_text(id: i64, incident_md: &Path, incident: &Incident) -> String {
-    let safe = |n: &str| {
-        n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-            && !n.is_empty()
-    };
+    let safe = crate::domain::model::is_container_name;
     let affected: Vec<&str> = incident
         .affected
         .iter()

@@ -253,11 +253,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
 fn snooze(cli: &Cli, container: Option<&str>, duration: Option<&String>) -> Result<(), Failure> {
     use crate::domain::snooze;
     if let Some(c) = container {
-        let name_ok = c
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'))
-            && !c.is_empty();
-        if !name_ok {
+        if !crate::domain::model::is_container_name(c) {
             return Err(anyhow::anyhow!(
                 "`{}` is not a container name (letters, digits, `_`, `.` and `-`)",
                 crate::domain::escape::line(c)

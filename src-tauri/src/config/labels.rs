@@ -123,7 +123,7 @@ impl Policy {
         }
         if let Some(v) = labels.get("sickbay.depends_on") {
             for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                if is_container_name(name) {
+                if crate::domain::model::is_container_name(name) {
                     policy.depends_on.push(name.to_string());
                 } else {
                     bad(
@@ -148,14 +148,6 @@ impl Policy {
         }
         (policy, errors)
     }
-}
-
-/// Docker's rule for container names (and compose's for services): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn is_container_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        && name.len() <= 255
 }
 
 impl Policy {

@@ -167,6 +167,15 @@ impl Event {
     }
 }
 
+/// The value of `key` in an event's `key:value` fields (quotes kept off), as they are
+/// recorded: `field("exit_code:3 heal:off", "heal") == Some("off")`.
+pub fn field<'a>(details: &'a str, key: &str) -> Option<&'a str> {
+    details
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix(':'))
+        .map(|v| v.trim_matches('"'))
+}
+
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -191,5 +200,15 @@ mod tests {
             );
         }
         assert_eq!(Event::parse("no_such_event"), None);
+    }
+
+    #[test]
+    fn a_field_is_read_by_its_whole_key() {
+        let d = "container:web exit_code:3 heal:off until:2026-12-07T10:00:00Z";
+        assert_eq!(field(d, "heal"), Some("off"));
+        assert_eq!(field(d, "until"), Some("2026-12-07T10:00:00Z"));
+        assert_eq!(field(d, "code"), None, "not a key's tail");
+        assert_eq!(field(d, "exit"), None, "nor its head");
+        assert_eq!(field("error:\"boom\"", "error"), Some("boom"));
     }
 }

@@ -7,6 +7,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Docker's rule for container names (and compose's for services): `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+/// A name that passes is safe on a log line, in a prompt and on a command line.
+pub fn is_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.len() <= 255
+}
+
 /// Docker's container id (the full hex id).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -92,11 +92,8 @@ impl Snoozes {
         for e in events {
             let who = e.container.unwrap_or(ALL).to_string();
             if e.snoozed {
-                let end = e
-                    .details
-                    .split_whitespace()
-                    .find_map(|f| f.strip_prefix("until:"))
-                    .and_then(crate::clock::parse);
+                let end =
+                    crate::domain::event::field(e.details, "until").and_then(crate::clock::parse);
                 if let Some(end) = end {
                     until.insert(who, end);
                 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::domain::event::Event;
+use crate::domain::event::{field, Event};
 
 /// What there is to say about one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,15 +18,6 @@ pub struct Told<'a> {
     pub restarts: u32,
     /// How long the incident lasted (a recovery), when known.
     pub lasted: Option<Duration>,
-}
-
-/// A field's value in `key:value` text (quoted values keep their quotes off).
-fn field<'a>(details: &'a str, key: &str) -> Option<&'a str> {
-    let prefix = format!("{key}:");
-    details
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(prefix.as_str()))
-        .map(|v| v.trim_matches('"'))
 }
 
 /// `40 s`, `3 min`, `1 h 5 min`.
