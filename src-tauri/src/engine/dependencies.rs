@@ -150,14 +150,17 @@ impl Engine {
     pub(super) fn remember_removed(&mut self, id: &ContainerId, name: String) {
         // The first name it was removed under: a late sample may track it again for a moment,
         // under the name compose gave it while moving it aside.
-        self.replaced_names
+        let name = self
+            .replaced_names
             .entry(id.clone())
-            .or_insert((name, Instant::now()));
+            .or_insert((name, Instant::now()))
+            .0
+            .clone();
         // Its dependents' failures go to their own policies now.
         let held: Vec<ContainerId> = self
             .tracked
             .iter()
-            .filter(|(_, t)| t.held.as_ref().is_some_and(|h| h.cause == self.name_of(id)))
+            .filter(|(_, t)| t.held.as_ref().is_some_and(|h| h.cause == name))
             .map(|(d, _)| d.clone())
             .collect();
         for d in held {
@@ -168,14 +171,6 @@ impl Engine {
     /// Whether `id` was removed a moment ago: a late sample or event of it is old news.
     pub(super) fn removed(&self, id: &ContainerId) -> bool {
         self.replaced_names.contains_key(id)
-    }
-
-    fn name_of(&self, id: &ContainerId) -> String {
-        self.replaced_names
-            .get(id)
-            .map(|(n, _)| n.clone())
-            .or_else(|| self.tracked.get(id).map(|t| t.info.name.clone()))
-            .unwrap_or_default()
     }
 
     /// Whether `input` goes to the container's own policy now (`Some`), or is held: for a
@@ -892,6 +887,10 @@ impl Engine {
         input: &Input,
         seen: Option<&str>,
     ) -> bool {
+        // Every sample comes this way: nothing to look up while nothing is orchestrated.
+        if !self.orchestrating() {
+            return false;
+        }
         let Some(t) = self.tracked.get(id) else {
             return false;
         };
@@ -909,9 +908,17 @@ impl Engine {
 
     /// Whether the container's project is being orchestrated right now.
     fn in_burst(&self, labels: &HashMap<String, String>, name: &str) -> bool {
-        self.bursts
-            .get(&burst_key(labels, name))
-            .is_some_and(|b| b.recorded)
+        self.orchestrating()
+            && self
+                .bursts
+                .get(&burst_key(labels, name))
+                .is_some_and(|b| b.recorded)
+    }
+
+    /// Whether any project is being orchestrated right now (a burst key costs a parse of the
+    /// compose labels: asked only then).
+    fn orchestrating(&self) -> bool {
+        self.bursts.values().any(|b| b.recorded)
     }
 
     /// Says a burst began, once.

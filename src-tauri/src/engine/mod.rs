@@ -558,8 +558,7 @@ impl Engine {
         // the burst's.
         self.tracked
             .values()
-            .filter(|t| !self.frozen(t))
-            .filter_map(|t| t.heal.next_deadline())
+            .filter_map(|t| t.heal.next_deadline().filter(|_| !self.frozen(t)))
             .chain(self.dependency_deadline())
             .min()
     }
@@ -586,8 +585,7 @@ impl Engine {
         let due: Vec<ContainerId> = self
             .tracked
             .iter()
-            .filter(|(_, t)| !self.frozen(t))
-            .filter(|(_, t)| t.heal.next_deadline().is_some_and(|d| d <= now))
+            .filter(|(_, t)| t.heal.next_deadline().is_some_and(|d| d <= now) && !self.frozen(t))
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
