@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, watch};
 
-use crate::domain::event::Event;
+use crate::domain::event::{field, Event};
 use crate::engine::StatusView;
 use crate::storage::store::EventRow;
 
@@ -32,13 +32,6 @@ pub struct Counts {
     latency: Vec<u64>,
     latency_sum: f64,
     latency_count: u64,
-}
-
-fn field<'a>(details: &'a str, key: &str) -> Option<&'a str> {
-    let prefix = format!("{key}:");
-    details
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(prefix.as_str()))
 }
 
 impl Counts {
@@ -80,8 +73,10 @@ impl Counts {
                 }
             }
             ev if ev.is_failure() => {
-                if e.details.contains("heal:snoozed") {
+                if field(&e.details, "heal") == Some("snoozed") {
                     *self.skipped.entry("snoozed").or_default() += 1;
+                } else if field(&e.details, "heal") == Some("maintenance") {
+                    *self.skipped.entry("maintenance").or_default() += 1;
                 } else if let Some(i) = e.incident_id {
                     if let std::collections::hash_map::Entry::Vacant(v) =
                         self.failing_since.entry(i)
@@ -184,9 +179,17 @@ impl Counts {
             &mut out,
             "sickbay_heals_skipped_total",
             "counter",
-            "Heals held back, by reason: snoozed, backoff, limit, dependency, orchestration.",
+            "Heals held back, by reason: snoozed and maintenance (a container's first failure in \
+             each), backoff (still failing after an action), limit, dependency, orchestration.",
         );
-        for reason in ["snoozed", "backoff", "limit", "dependency", "orchestration"] {
+        for reason in [
+            "snoozed",
+            "maintenance",
+            "backoff",
+            "limit",
+            "dependency",
+            "orchestration",
+        ] {
             let n = self.skipped.get(reason).copied().unwrap_or(0);
             let _ = writeln!(
                 out,
@@ -381,6 +384,13 @@ mod tests {
             Some(1),
             "how:recorded",
         ));
+        c.push(&ev(
+            "2026-12-07T10:00:22.000Z",
+            "container_died",
+            "db",
+            None,
+            "exit_code:3 heal:maintenance until:x",
+        ));
         let text = c.render();
         for line in [
             "sickbay_restarts_total{container=\"web\",result=\"done\"} 1",
@@ -388,6 +398,7 @@ mod tests {
             "sickbay_incidents_opened_total 1",
             "sickbay_incidents_escalated_total 1",
             "sickbay_heals_skipped_total{reason=\"snoozed\"} 1",
+            "sickbay_heals_skipped_total{reason=\"maintenance\"} 1",
             "sickbay_heals_skipped_total{reason=\"backoff\"} 1",
             "sickbay_unhealthy_to_action_seconds_bucket{le=\"0.25\"} 0",
             "sickbay_unhealthy_to_action_seconds_bucket{le=\"0.5\"} 1",
