@@ -742,7 +742,7 @@ impl Engine {
             let mut containers: Vec<ContainerView> = self
                 .tracked
                 .values()
-                .map(|t| view::snoozed(t.view(), self.quiet(t)))
+                .map(|t| view::left_alone(t.view(), self.quiet(t)))
                 .collect();
             containers.sort_by(|a, b| a.name.cmp(&b.name));
             view::with_dependencies(&mut containers, &self.graph);

@@ -45,7 +45,7 @@ pub struct ContainerView {
 
 /// A container's line while it is left alone (`quiet`): no verdict, a note that says why and
 /// until when.
-pub(super) fn snoozed(
+pub(super) fn left_alone(
     view: ContainerView,
     quiet: Option<(SystemTime, snoozes::Quiet)>,
 ) -> ContainerView {
