@@ -3,6 +3,7 @@
 //! It is the one reader of `DOCKER_HOST` ([`endpoint_from_env`]). It must not decide anything
 //! about containers: that is the engine's and the heal policy's.
 
+pub mod cgroup;
 pub mod monitor;
 pub mod probe;
 pub mod stack;
@@ -86,6 +87,8 @@ pub struct ContainerInfo {
     pub failing_streak: u32,
     /// The compose services it depends on (its compose file's `depends_on` and `links`).
     pub depends_on: Vec<stack::Declared>,
+    /// Its main process (`State.Pid`; 0 when it does not run), whose cgroup holds its counters.
+    pub pid: u32,
 }
 
 impl ContainerInfo {
@@ -125,6 +128,7 @@ impl ContainerInfo {
             network_mode: "default".into(),
             failing_streak: 0,
             depends_on: Vec::new(),
+            pid: 0,
         }
     }
 }
@@ -148,8 +152,11 @@ pub struct StatsSample {
     pub online_cpus: u32,
     pub mem_bytes: u64,
     pub mem_limit_bytes: u64,
-    /// Docker's previous sample's counters (`precpu_stats`), with [`Window::TwoSamples`].
+    /// The previous sample's counters (Docker's `precpu_stats`, or the cgroup read a second
+    /// before), with [`Window::TwoSamples`].
     pub previous: Option<(u64, u64)>,
+    /// Read from the kernel's cgroup files ([`cgroup`]), not asked of Docker.
+    pub from_cgroup: bool,
 }
 
 /// How much a stats request waits for: Docker's collector samples every container about once
@@ -317,6 +324,8 @@ fn default_endpoint() -> &'static str {
 pub struct Docker {
     client: Bollard,
     endpoint: String,
+    /// The containers' cgroup files, when the engine runs on this machine's kernel.
+    cgroups: Option<std::sync::Arc<cgroup::Cgroups>>,
 }
 
 impl std::fmt::Debug for Docker {
@@ -348,7 +357,12 @@ impl Docker {
             .await
             .map_err(|_| unreachable("no answer within 5 s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(Self { client, endpoint })
+        let cgroups = cgroup::Cgroups::local(&endpoint).map(std::sync::Arc::new);
+        Ok(Self {
+            client,
+            endpoint,
+            cgroups,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -472,6 +486,7 @@ impl Docker {
             network_mode,
             failing_streak,
             depends_on,
+            pid: state.pid.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
         })
     }
 
@@ -533,8 +548,40 @@ impl Docker {
             .collect())
     }
 
-    /// One stats sample (see [`Window`] for what it waits for).
+    /// One statistics sample of a running container: from its cgroup files when the engine
+    /// runs on this kernel (at once, or two a second apart for [`Window::TwoSamples`]), else
+    /// from Docker (see [`Window`] for what that waits for).
     pub async fn stats(
+        &self,
+        c: &ContainerInfo,
+        window: Window,
+    ) -> Result<StatsSample, DockerError> {
+        if let Some(cg) = &self.cgroups {
+            if let Some(first) = cg.sample(&c.id, c.pid) {
+                if window == Window::OneShot {
+                    return Ok(first);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Some(second) = cg.sample(&c.id, c.pid) {
+                    return Ok(StatsSample {
+                        previous: Some((first.cpu_total_ns, first.system_total_ns)),
+                        ..second
+                    });
+                }
+            }
+        }
+        self.api_stats(&c.id, window).await
+    }
+
+    /// Forgets the cgroup files of containers not in `live`.
+    pub fn retain_cgroups(&self, live: &std::collections::HashSet<&ContainerId>) {
+        if let Some(cg) = &self.cgroups {
+            cg.retain(live);
+        }
+    }
+
+    /// One stats sample asked of Docker.
+    async fn api_stats(
         &self,
         id: &ContainerId,
         window: Window,
@@ -569,6 +616,7 @@ impl Docker {
             mem_bytes: mem.usage.unwrap_or(0).saturating_sub(cache),
             mem_limit_bytes: mem.limit.unwrap_or(0),
             previous,
+            from_cgroup: false,
         })
     }
 

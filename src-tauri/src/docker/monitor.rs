@@ -5,11 +5,13 @@
 //! module reads no `sickbay.*` label itself.
 //!
 //! A sweep is a pipeline of two bounded stages. Inspecting costs the daemon work, so at most
-//! `[monitoring] concurrency` inspects are in flight. Statistics cost it almost nothing but
-//! time: Docker answers a stats request at its collector's next round, about once a second,
-//! however many are waiting (even one-shot). With 16 in flight, 500 containers took 32 rounds
-//! (over 30 s); with [`STATS_IN_FLIGHT`] waiting together they take one or two. Each request in
-//! flight is one connection to the daemon, closed when it is answered.
+//! `[monitoring] concurrency` inspects are in flight. Then statistics and probes: a running
+//! container's statistics are read from its cgroup files when the engine runs on this kernel
+//! ([`crate::docker::cgroup`]: at once, nothing asked of the daemon). Otherwise Docker answers
+//! a stats request at its collector's next round, about once a second, however many are
+//! waiting (even one-shot): with 16 in flight, 500 containers took 32 rounds (over 30 s); with
+//! [`STATS_IN_FLIGHT`] waiting together they take one or two. Each request in flight is one
+//! connection to the daemon, closed when it is answered.
 //!
 //! The engine's sweeps remember what they inspected ([`Memory`]): a container whose one-line
 //! status in Docker's list is what it was when last inspected, and which is not unhealthy, is
@@ -152,7 +154,7 @@ async fn measure(
     let url = Policy::read_health_url(&info.labels).ok().flatten();
     let stats_fut = async {
         if running {
-            docker.stats(&info.id, window).await.ok()
+            docker.stats(&info, window).await.ok()
         } else {
             None
         }
@@ -237,6 +239,7 @@ pub async fn sweep(
         }
     }
     samples.sort_by(|a, b| a.info.name.cmp(&b.info.name));
+    docker.retain_cgroups(&listed.iter().map(|c| &c.id).collect());
     if let Some(m) = memory {
         m.remember(&listed, &samples);
     }

@@ -635,11 +635,7 @@ impl Engine {
                 let live = samples.iter().map(|s| s.info.id.clone()).collect();
                 self.reconcile(&samples, listed_at);
                 self.sweep = Some(SweepInTake {
-                    figures: SweepFigures {
-                        containers: samples.len(),
-                        took_ms: took.as_millis() as u64,
-                        at: clock::utc_now(),
-                    },
+                    figures: SweepFigures::of(&samples, took),
                     samples: samples.into_iter(),
                     live,
                     listed_at,

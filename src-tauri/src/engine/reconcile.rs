@@ -77,23 +77,11 @@ mod tests {
 
     fn info(state: RunState, restart_count: i64, exit_code: i64, policy: &str) -> ContainerInfo {
         ContainerInfo {
-            id: ContainerId("c1".into()),
             name: "web".into(),
-            state,
-            health: Health::None,
-            has_healthcheck: false,
             restart_count,
-            oom_killed: false,
             exit_code,
-            started_at: String::new(),
-            labels: HashMap::new(),
             restart_policy: crate::domain::model::RestartPolicy::from_docker(policy),
-            restart_max_retries: 0,
-            health_output: None,
-            env: Vec::new(),
-            network_mode: "default".into(),
-            failing_streak: 0,
-            depends_on: Vec::new(),
+            ..ContainerInfo::for_tests("c1", state)
         }
     }
 

@@ -212,23 +212,11 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let info = ContainerInfo {
-            id: ContainerId("c1".into()),
             name: "web".into(),
-            state: RunState::Running,
             health: Health::Healthy,
             has_healthcheck: true,
-            restart_count: 0,
-            oom_killed: false,
-            exit_code: 0,
-            started_at: String::new(),
             labels: labels.clone(),
-            restart_policy: crate::domain::model::RestartPolicy::No,
-            restart_max_retries: 0,
-            health_output: None,
-            env: Vec::new(),
-            network_mode: "default".into(),
-            failing_streak: 0,
-            depends_on: Vec::new(),
+            ..ContainerInfo::for_tests("c1", RunState::Running)
         };
         let (policy, _) = Policy::from_labels(&labels, &crate::config::Heal::default());
         Tracked::new(info, policy, ContainerHeal::default(), None)

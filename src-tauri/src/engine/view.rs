@@ -159,6 +159,25 @@ pub struct SweepFigures {
     pub took_ms: u64,
     /// When the engine had it (UTC).
     pub at: String,
+    /// The running containers whose CPU and memory were read from the kernel's cgroup files
+    /// (the others' were asked of Docker, which answers at its stats collector's next round).
+    #[serde(default)]
+    pub from_cgroups: usize,
+}
+
+impl SweepFigures {
+    /// The figures of a sweep of `samples` that took `took`, now.
+    pub fn of(samples: &[monitor::Sample], took: Duration) -> Self {
+        Self {
+            containers: samples.len(),
+            took_ms: took.as_millis() as u64,
+            at: clock::utc_now(),
+            from_cgroups: samples
+                .iter()
+                .filter(|s| s.stats.is_some_and(|st| st.from_cgroup))
+                .count(),
+        }
+    }
 }
 
 /// Where a [`StatusView`] comes from.
@@ -306,11 +325,7 @@ async fn live_look(settings: &Settings, store: &Store) -> StatusView {
             Ok(s) => s,
             Err(e) => return StatusView::unreachable(docker::endpoint(), e.to_string()),
         };
-    let figures = SweepFigures {
-        containers: swept.samples.len(),
-        took_ms: swept.took.as_millis() as u64,
-        at: clock::utc_now(),
-    };
+    let figures = SweepFigures::of(&swept.samples, swept.took);
     let open: HashMap<String, crate::domain::model::Incident> = store
         .open_incidents()
         .unwrap_or_default()
