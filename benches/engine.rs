@@ -27,7 +27,7 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
-use common::{cpu_ticks, percentile, proc_field, start_watch, Cleanup, EventStream};
+use common::{cpu_ticks, db, percentile, proc_field, stamp_ms, start_watch, Cleanup, EventStream};
 use support::common::{
     docker_ok as docker, wait_until, HEALTH_NOT_SICK, HEALTH_UNLESS_TMP_SICK, IMAGE,
 };
@@ -47,14 +47,6 @@ fn start_container(name: &str, label: &str, args: &[&str], cmd: &str) {
     docker(&all);
 }
 
-fn db(data: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(
-        data.join("sickbay.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open the history")
-}
-
 fn count(data: &Path, sql: &str) -> i64 {
     if !data.join("sickbay.db").exists() {
         return 0;
@@ -70,10 +62,7 @@ fn times(data: &Path, sql: &str) -> HashMap<String, f64> {
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .expect("rows");
     rows.filter_map(Result::ok)
-        .filter_map(|(name, ts)| {
-            let t = chrono::DateTime::parse_from_rfc3339(&ts).ok()?;
-            Some((name, t.timestamp_nanos_opt()? as f64 / 1e6))
-        })
+        .filter_map(|(name, ts)| Some((name, stamp_ms(&ts)?)))
         .collect()
 }
 

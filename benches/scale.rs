@@ -28,7 +28,9 @@ mod support;
 #[allow(dead_code)]
 mod common;
 
-use common::{clock_ticks, cpu_ticks, median, percentile, proc_field, start_watch, Cleanup};
+use common::{
+    clock_ticks, cpu_ticks, db, median, percentile, proc_field, stamp_ms, start_watch, Cleanup,
+};
 use support::common::{docker_ok as docker, wait_until, BIN, HEALTH_NOT_SICK, IMAGE};
 
 const TRIALS: usize = 10;
@@ -102,6 +104,24 @@ struct Figures {
     incidents_ms: Vec<f64>,
     live_ms: Vec<f64>,
     kill_ms: Vec<f64>,
+    /// The kill latency's two parts: Docker's `unhealthy` to Sickbay's `restarting_container`
+    /// stamp (the event's delivery and Sickbay's decision), and that stamp to Docker's `kill`
+    /// (the restart request in the daemon).
+    decide_ms: Vec<f64>,
+    daemon_ms: Vec<f64>,
+}
+
+/// Sickbay's stamp of its latest `restarting_container` of `name`, in ms since the epoch.
+fn restart_stamp(data: &Path, name: &str) -> Option<f64> {
+    let ts: String = db(data)
+        .query_row(
+            "SELECT MAX(timestamp) FROM monitor_events
+              WHERE event = 'restarting_container' AND container_name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .ok()?;
+    stamp_ms(&ts)
 }
 
 /// Watches what runs now (`expected` containers) and measures.
@@ -149,6 +169,7 @@ fn measure(
     let events = common::EventStream::start(&cleanup.label, &["health_status", "kill"]);
     std::thread::sleep(Duration::from_secs(1));
     let mut kill_ms = Vec::new();
+    let (mut decide_ms, mut daemon_ms) = (Vec::new(), Vec::new());
     for name in trials {
         wait_until(60, "the trial container healthy", || {
             docker(&["inspect", "-f", "{{.State.Health.Status}}", name]) == "healthy"
@@ -170,10 +191,16 @@ fn measure(
                     .find(|(_, s, t)| s == "kill" && *t >= u)
                     .map(|(_, _, t)| *t)
             });
-            latency = unhealthy.zip(kill).map(|(u, k)| k - u);
+            latency = unhealthy.zip(kill);
             latency.is_some()
         });
-        kill_ms.extend(latency);
+        if let Some((u, k)) = latency {
+            kill_ms.push(k - u);
+            if let Some(r) = restart_stamp(&data, name).filter(|r| *r >= touched) {
+                decide_ms.push(r - u);
+                daemon_ms.push(k - r);
+            }
+        }
     }
     drop(events);
     let hwm = proc_field(pid, "VmHWM:");
@@ -189,6 +216,8 @@ fn measure(
         incidents_ms,
         live_ms,
         kill_ms,
+        decide_ms,
+        daemon_ms,
     }
 }
 
@@ -274,15 +303,15 @@ fn main() {
     println!(
         "\n| containers (+{TRIALS} trial) | sweep, median | `status` with a watcher | \
          `incidents` | `status`, no watcher | idle CPU ({idle_seconds} s) | peak RSS | \
-         unhealthy → kill p50 / p95 |"
+         unhealthy → kill p50 / p95 | of which Sickbay / the daemon, p50 |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for f in &figures {
         let mut kill = f.kill_ms.clone();
         kill.sort_by(f64::total_cmp);
         println!(
             "| {} | {:.0} ms ({} sweeps) | {:.0} ms | {:.0} ms | {:.0} ms | {:.2} % | {:.1} MB | \
-             {:.0} / {:.0} ms |",
+             {:.0} / {:.0} ms | {:.0} / {:.0} ms |",
             f.size,
             median(&f.sweep_ms),
             f.sweep_ms.len(),
@@ -293,6 +322,8 @@ fn main() {
             f.hwm,
             percentile(&kill, 0.5),
             percentile(&kill, 0.95),
+            median(&f.decide_ms),
+            median(&f.daemon_ms),
         );
     }
     println!(

@@ -68,6 +68,21 @@ pub fn start_watch(data: &Path, config: &Path) -> Child {
         .expect("start sickbay watch")
 }
 
+/// The watcher's history, read-only.
+pub fn db(data: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
+        data.join("sickbay.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the history")
+}
+
+/// A history stamp (RFC 3339) in ms since the epoch.
+pub fn stamp_ms(ts: &str) -> Option<f64> {
+    let t = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
+    Some(t.timestamp_nanos_opt()? as f64 / 1e6)
+}
+
 /// Docker's events for the bench's containers, streamed live from before the trials (the
 /// daemon replays only its last 256 events, and health checks every second overflow that).
 pub struct EventStream {
