@@ -86,6 +86,29 @@ function snoozeButton(c) {
   return b;
 }
 
+/** A small button of a container's line. */
+function smallButton(cls, label, title, onClick) {
+  const b = el("button", { type: "button", class: cls, title }, label);
+  b.addEventListener("click", () => onClick().catch(showError));
+  return b;
+}
+
+/** What a person can do with a container, under its name. */
+function actions(c) {
+  const box = el("div", { class: "actions" }, snoozeButton(c));
+  box.append(smallButton("restart", "Restart now",
+    "Sickbay restarts it now; what it had given up on starts afresh",
+    () => call("restart", { container: c.name })));
+  if (c.incident_id !== null && c.incident_id !== undefined) {
+    box.append(smallButton("investigate-container", "Investigate",
+      `Opens Claude Code on incident ${c.incident_id}`,
+      () => call("investigate", { incident: c.incident_id })));
+  }
+  box.append(smallButton("logs", "Log", "Its log, live: the last 1,000 lines, secrets removed",
+    async () => openLog(c.name)));
+  return box;
+}
+
 /** Docker's restart count, and Sickbay's own restarts (Docker's count leaves out those made through its API). */
 function restarts(c) {
   return c.sickbay_restarts ? `${c.restart_count} (+${c.sickbay_restarts} by Sickbay)` : String(c.restart_count);
@@ -103,7 +126,7 @@ function renderStatus() {
         c.note ? el("div", { class: "note" }, c.note) : null,
         c.held_for ? el("div", { class: "note held" }, `held: waiting for ${c.held_for}`) : null,
         needs(c),
-        el("div", { class: "actions" }, snoozeButton(c))),
+        actions(c)),
       el("td", {}, c.state),
       el("td", { class: "health" }, c.health),
       el("td", { class: "restarts" }, restarts(c)),
@@ -135,6 +158,56 @@ async function loadMetrics() {
   );
   renderStatus();
 }
+
+// ---- A container's log, live ---------------------------------------------------------------
+
+const LOG_MAX = 1000;
+let logState = null; // { name, cursor, lines, timer }
+
+async function pollLog() {
+  const st = logState;
+  if (!st) return;
+  const tail = await call("logs", { container: st.name, after: st.cursor });
+  if (logState !== st) return;
+  st.cursor = tail.cursor;
+  st.lines.push(...tail.lines);
+  if (st.lines.length > LOG_MAX) st.lines.splice(0, st.lines.length - LOG_MAX);
+  renderLog();
+}
+
+/** The lines that match the search (all without one), as plain text: nothing in a line is markup. */
+function renderLog() {
+  const st = logState;
+  if (!st) return;
+  const q = $("log-search").value.trim().toLowerCase();
+  const shown = q ? st.lines.filter((l) => l.text.toLowerCase().includes(q)) : st.lines;
+  const pre = $("log-lines");
+  const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  pre.textContent = shown.map((l) => `${new Date(Date.parse(l.at)).toLocaleTimeString()}  ${l.text}`).join("\n");
+  $("log-count").textContent = q ? `${shown.length} of ${st.lines.length} lines match` : `${st.lines.length} lines`;
+  if (atEnd) pre.scrollTop = pre.scrollHeight;
+}
+
+function openLog(name) {
+  closeLog();
+  logState = { name, cursor: null, lines: [], timer: null };
+  $("log-name").textContent = name;
+  $("log-lines").textContent = "";
+  $("log-count").textContent = "";
+  $("log-view").hidden = false;
+  pollLog().catch(showError);
+  logState.timer = setInterval(() => pollLog().catch(showError), 2000);
+  $("log-view").scrollIntoView();
+}
+
+function closeLog() {
+  if (logState) clearInterval(logState.timer);
+  logState = null;
+  $("log-view").hidden = true;
+}
+
+$("log-search").addEventListener("input", renderLog);
+$("log-close").addEventListener("click", closeLog);
 
 // ---- Stack ---------------------------------------------------------------------------------
 
@@ -176,6 +249,24 @@ function timeline(events) {
   );
 }
 
+/** Notes being typed, by incident: kept when the list is drawn again. */
+const drafts = new Map();
+
+/** People's acknowledgements of an incident, and a note to add one. */
+function acknowledgements(i) {
+  const done = (i.acknowledged ?? []).map((a) =>
+    el("p", { class: "ack" }, el("strong", {}, "Acknowledged "), when(a.at), ": ", a.note));
+  const note = el("input", { type: "text", class: "ack-note", maxLength: 500,
+    placeholder: "A note: what you found, what you are doing", value: drafts.get(i.id) ?? "" });
+  note.addEventListener("input", () => drafts.set(i.id, note.value));
+  const button = el("button", { type: "button", class: "acknowledge" }, "Acknowledge");
+  button.addEventListener("click", () =>
+    call("acknowledge", { incident: i.id, note: note.value })
+      .then(() => { drafts.delete(i.id); return loadIncidents(); })
+      .catch(showError));
+  return el("div", { class: "acks" }, ...done, el("div", { class: "ack-form" }, note, button));
+}
+
 function incidentCard(i) {
   const state = i.closed_at ? (i.auto_healed ? "healed" : "closed") : i.status.replaceAll("_", " ");
   const button = el("button", { type: "button", class: "investigate" }, "Investigate with Claude");
@@ -193,6 +284,7 @@ function incidentCard(i) {
       : null,
     tried,
     i.diagnosis ? el("div", { class: "diagnosis" }, el("strong", {}, "Diagnosis: "), i.diagnosis) : null,
+    acknowledgements(i),
     timeline(i.events),
     button,
   );

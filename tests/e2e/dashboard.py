@@ -116,6 +116,13 @@ services:
             made.append(name)
         wait_for("healthy test containers",
                  lambda: all(docker("inspect", "-f", "{{.State.Health.Status}}", n) == "healthy" for n in made), 30)
+        # One that talks: a coloured line, a secret of its environment, a line a second.
+        talker = f"sbt-e2e-{RUN}-talker"
+        docker("run", "-d", "--name", talker, "--label", LABEL, "--label", "sbt.test=1",
+               "-e", "API_TOKEN=tok3nS3cretValue99", IMAGE, "sh", "-c",
+               r'printf "\033[31mred alert\033[0m\n"; echo "calling with $API_TOKEN"; '
+               r'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 1; done')
+        made.append(talker)
         # One in the healthy one's network namespace: the dashboard names what it needs.
         side = f"sbt-e2e-{RUN}-side"
         docker("run", "-d", "--name", side, "--label", LABEL, "--label", "sbt.test=1",
@@ -160,6 +167,55 @@ services:
             wd.script("return document.querySelector(arguments[0] + ' .restarts').textContent",
                       f'tr[data-container="{sick}"]')), 30)
         assert restarts.startswith("0 (+"), restarts
+
+        # The sick one's line has "Investigate" (its incident); the incident takes a note.
+        assert wd.script("return !!document.querySelector(arguments[0] + ' button.investigate-container')",
+                         f'tr[data-container="{sick}"]'), "Investigate on the failing container's line"
+        assert not wd.script("return !!document.querySelector(arguments[0] + ' button.investigate-container')",
+                             f'tr[data-container="{ok}"]'), "no Investigate without an incident"
+        wd.script("document.querySelector('nav button[data-tab=incidents]').click()")
+        note = "looking at it: the check file"
+        wd.script("const a = document.querySelector(arguments[0]);"
+                  "a.querySelector('input.ack-note').value = arguments[1]; a.querySelector('button.acknowledge').click()",
+                  incident, note)
+        ack = wait_for("the acknowledgement shown", lambda: wd.script(
+            "const p = document.querySelector(arguments[0] + ' .ack'); return p && p.textContent", incident), 15)
+        assert ack.startswith("Acknowledged ") and ack.endswith(f": {note}"), ack
+        monitor_log = os.path.join(home, "data", "logs", "monitor.log")
+        with open(monitor_log) as f:
+            assert f"incident_acknowledged container:{sick} by:dashboard note:{note}" in f.read()
+        wd.script("document.querySelector('nav button[data-tab=containers]').click()")
+        log(f"acknowledged from the dashboard: {ack!r}")
+
+        # "Restart now" on the healthy one: Sickbay restarts it as its own action.
+        started_at = docker("inspect", "-f", "{{.State.StartedAt}}", ok)
+        wd.script("document.querySelector(arguments[0] + ' button.restart').click()", f'tr[data-container="{ok}"]')
+        wait_for("the restart", lambda: docker("inspect", "-f", "{{.State.StartedAt}}", ok) != started_at, 30)
+        wait_for("the restart recorded", lambda: f"container_restarted container:{ok} by:dashboard" in open(monitor_log).read(), 30)
+        with open(monitor_log) as f:
+            text = f.read()
+        assert f"restart_requested container:{ok} by:dashboard" in text, text
+        assert f"restarted_by_other container:{ok}" not in text and f"container_died container:{ok}" not in text, text
+        restarts = wait_for("the restart counted", lambda: (lambda t: t if "+1 by Sickbay" in t else None)(
+            wd.script("return document.querySelector(arguments[0] + ' .restarts').textContent",
+                      f'tr[data-container="{ok}"]')), 30)
+        log(f"restart now: {restarts!r}")
+
+        # Its log, live: secrets removed, colours as plain text, searchable.
+        wd.script("document.querySelector(arguments[0] + ' button.logs').click()", f'tr[data-container="{talker}"]')
+        lines = "return document.getElementById('log-lines').textContent"
+        first = wait_for("the talker's log", lambda: (lambda t: t if "tick 2" in t else None)(wd.script(lines)), 30)
+        later = wait_for("new lines, live", lambda: (lambda t: t if "tick 6" in t else None)(wd.script(lines)), 30)
+        assert "red alert" in later and "\x1b" not in later and "[31m" not in later, later
+        assert "calling with" in later and "tok3nS3cretValue99" not in later, later
+        assert sum(1 for x in later.splitlines() if x.endswith("  tick 2")) == 1, f"no line twice: {later}"
+        wd.script("const i = document.getElementById('log-search'); i.value = 'ALERT'; i.dispatchEvent(new Event('input'))")
+        shown = wd.script(lines)
+        assert "red alert" in shown and "tick" not in shown, shown
+        assert wd.script("return document.getElementById('log-count').textContent").startswith("1 of "), shown
+        wd.screenshot(os.path.join(ARTIFACTS, "dashboard-log.png"))
+        wd.script("document.getElementById('log-close').click()")
+        log(f"log tail: {len(first.splitlines())} lines at first, search ok")
 
         # "Snooze 1 h" on the sick one: the watcher leaves it alone and says until when.
         wd.script("document.querySelector(arguments[0] + ' button.snooze').click()", f'tr[data-container="{sick}"]')

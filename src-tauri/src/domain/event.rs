@@ -60,10 +60,15 @@ pub enum Event {
     ContainerUnsnoozed,
     /// A snooze reached its end.
     SnoozeEnded,
+    /// A person acknowledged an incident, with a note (`by:` who, `note:` the rest of the
+    /// line).
+    IncidentAcknowledged,
+    /// A person asked Sickbay to restart a container now (`by:` where they asked).
+    RestartRequested,
 }
 
 impl Event {
-    pub const ALL: [Event; 39] = [
+    pub const ALL: [Event; 41] = [
         Self::MonitorStarted,
         Self::MonitorStopped,
         Self::MonitoringPaused,
@@ -103,6 +108,8 @@ impl Event {
         Self::ContainerSnoozed,
         Self::ContainerUnsnoozed,
         Self::SnoozeEnded,
+        Self::IncidentAcknowledged,
+        Self::RestartRequested,
     ];
 
     /// The written form, in `monitor.log` and the history.
@@ -147,6 +154,8 @@ impl Event {
             Self::ContainerSnoozed => "container_snoozed",
             Self::ContainerUnsnoozed => "container_unsnoozed",
             Self::SnoozeEnded => "snooze_ended",
+            Self::IncidentAcknowledged => "incident_acknowledged",
+            Self::RestartRequested => "restart_requested",
         }
     }
 
@@ -174,6 +183,28 @@ pub fn field<'a>(details: &'a str, key: &str) -> Option<&'a str> {
         .split_whitespace()
         .find_map(|w| w.strip_prefix(key)?.strip_prefix(':'))
         .map(|v| v.trim_matches('"'))
+}
+
+/// A value for a `key:value` field: quoted when it has spaces, on one line.
+pub fn quote(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    if one_line.contains(' ') || one_line.is_empty() {
+        format!("{one_line:?}")
+    } else {
+        one_line
+    }
+}
+
+/// An acknowledgement's note: the rest of its fields after `note:`, which it ends with.
+pub fn note(details: &str) -> Option<&str> {
+    details
+        .split_once(" note:")
+        .map(|(_, n)| n)
+        .or_else(|| details.strip_prefix("note:"))
 }
 
 impl fmt::Display for Event {
@@ -210,5 +241,17 @@ mod tests {
         assert_eq!(field(d, "code"), None, "not a key's tail");
         assert_eq!(field(d, "exit"), None, "nor its head");
         assert_eq!(field("error:\"boom\"", "error"), Some("boom"));
+    }
+
+    #[test]
+    fn a_note_is_the_rest_of_the_fields() {
+        let d = "container:web by:dashboard note:looking at it, by:me (see #4)";
+        assert_eq!(note(d), Some("looking at it, by:me (see #4)"));
+        assert_eq!(
+            field(d, "by"),
+            Some("dashboard"),
+            "the note's words come after"
+        );
+        assert_eq!(note("container:web"), None);
     }
 }

@@ -320,6 +320,31 @@ pub struct Incident {
     pub diagnosis: Option<String>,
 }
 
+#[cfg(test)]
+impl Incident {
+    /// An open `unhealthy` incident as unit tests need one: nothing tried, nothing escalated.
+    pub fn for_tests(id: i64, container: &str) -> Self {
+        Self {
+            id,
+            container: container.into(),
+            kind: IncidentKind::Unhealthy,
+            status: IncidentStatus::Open,
+            details: String::new(),
+            opened_at: "2026-01-01T00:00:00Z".into(),
+            closed_at: None,
+            auto_healed: false,
+            attempts: 0,
+            actions: vec![],
+            escalated: false,
+            escalated_at: None,
+            escalation: None,
+            commits: vec![],
+            affected: vec![],
+            diagnosis: None,
+        }
+    }
+}
+
 /// A commit made while an incident was investigated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commit {

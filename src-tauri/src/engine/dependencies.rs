@@ -139,7 +139,7 @@ impl Engine {
         );
     }
 
-    fn id_named(&self, name: &str) -> Option<ContainerId> {
+    pub(super) fn id_named(&self, name: &str) -> Option<ContainerId> {
         self.tracked
             .iter()
             .find(|(_, t)| t.info.name == name)

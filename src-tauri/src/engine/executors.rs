@@ -31,6 +31,15 @@ pub(super) enum Work {
         dependency: String,
         parent: Option<ContainerId>,
     },
+    /// A restart a person asked for (`by`: where); its result comes back as `Msg::Asked`.
+    Asked { by: String },
+}
+
+/// Where a job's result goes.
+enum Reply {
+    Heal(HealAction),
+    Follow(dependencies::Follow, String),
+    Asked(String),
 }
 
 /// What a job came to: its result, the container that took this one's place (a compose
@@ -53,10 +62,11 @@ pub(super) fn spawn(job: Job, tx: mpsc::Sender<Msg>) {
     } = job;
     // What the answer says, whatever the task comes to.
     let (what, reply) = match &work {
-        Work::Heal { action, .. } => (action.as_str(), Ok(*action)),
+        Work::Heal { action, .. } => (action.as_str(), Reply::Heal(*action)),
         Work::Follow {
             action, dependency, ..
-        } => (action.as_str(), Err((*action, dependency.clone()))),
+        } => (action.as_str(), Reply::Follow(*action, dependency.clone())),
+        Work::Asked { by } => ("restart", Reply::Asked(by.clone())),
     };
     let cid = id.clone();
     let task = tokio::spawn(async move {
@@ -95,6 +105,7 @@ pub(super) fn spawn(job: Job, tx: mpsc::Sender<Msg>) {
                 };
                 (result, replaced_by, namespace)
             }
+            Work::Asked { .. } => (restart().await, None, None),
         }
     });
     tokio::spawn(async move {
@@ -103,14 +114,14 @@ pub(super) fn spawn(job: Job, tx: mpsc::Sender<Msg>) {
             Err(e) => (Err(format!("the {what} task failed: {e}")), None, None),
         };
         let msg = match reply {
-            Ok(action) => Msg::ActionDone {
+            Reply::Heal(action) => Msg::ActionDone {
                 id,
                 seq,
                 action,
                 result,
                 replaced_by,
             },
-            Err((action, dependency)) => Msg::Followed(Box::new(Followed {
+            Reply::Follow(action, dependency) => Msg::Followed(Box::new(Followed {
                 id,
                 seq,
                 dependency,
@@ -119,6 +130,12 @@ pub(super) fn spawn(job: Job, tx: mpsc::Sender<Msg>) {
                 namespace,
                 replaced_by,
             })),
+            Reply::Asked(by) => Msg::Asked {
+                id,
+                seq,
+                by,
+                result,
+            },
         };
         // The engine has stopped when this fails: nobody is left to tell.
         let _ = tx.send(msg).await;

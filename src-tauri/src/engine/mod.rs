@@ -35,7 +35,7 @@ use crate::docker::monitor::{self, Sample};
 use crate::docker::probe::{ProbeResult, Prober};
 use crate::docker::{self, ContainerInfo, Docker, DockerEvent, EventKind, StatsSample};
 use crate::domain::deps::{Facts, Graph, Via};
-use crate::domain::event::Event;
+use crate::domain::event::{quote, Event};
 use crate::domain::heal::{Capabilities, ContainerHeal, Death, Decision, Input, Limits};
 use crate::domain::model::{
     container_verdict, ActionRecord, ContainerId, HealAction, Health, IncidentKind, IncidentStatus,
@@ -44,6 +44,7 @@ use crate::domain::model::{
 use crate::storage::logfile::{self, LogFile};
 use crate::storage::store::{EventRow, MetricRow, Store};
 
+mod asked;
 mod dependencies;
 mod effects;
 mod executors;
@@ -98,6 +99,13 @@ pub enum Msg {
     },
     /// A dependent started, restarted or recreated for its dependency.
     Followed(Box<dependencies::Followed>),
+    /// A restart a person asked for (`Control::Restart`) is done.
+    Asked {
+        id: ContainerId,
+        seq: u64,
+        by: String,
+        result: Result<(), String>,
+    },
 }
 
 /// A handle on a running engine.
@@ -121,13 +129,19 @@ pub struct Links {
 }
 
 /// A user's control of a running engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Control {
     /// No sweeps and no healing (nothing reaches the heal policy) until `Resume`; the verdict
     /// is grey meanwhile.
     Pause,
     Resume,
+    /// Restart this container now ("Restart now" in the dashboard or the tray; `by` says
+    /// where): a person took over, so what Sickbay had given up on starts afresh.
+    Restart {
+        container: String,
+        by: String,
+    },
 }
 
 pub struct Engine {
@@ -564,6 +578,10 @@ impl Engine {
     }
 
     fn control(&mut self, c: Control) {
+        if let Control::Restart { container, by } = c {
+            self.restart_asked(&container, &by);
+            return;
+        }
         let pause = c == Control::Pause;
         if self.paused.swap(pause, Ordering::Relaxed) == pause {
             return;
@@ -675,6 +693,12 @@ impl Engine {
                 self.on_dependencies_looked(&dependent, samples)
             }
             Msg::Followed(f) => self.on_followed(*f),
+            Msg::Asked {
+                id,
+                seq,
+                by,
+                result,
+            } => self.on_asked(&id, seq, &by, result),
         }
         self.publish();
     }
@@ -767,20 +791,6 @@ impl Engine {
                 true
             }
         });
-    }
-}
-
-/// A value for a `key:value` field: quoted when it has spaces, on one line.
-fn quote(s: &str) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    if one_line.contains(' ') || one_line.is_empty() {
-        format!("{one_line:?}")
-    } else {
-        one_line
     }
 }
 
@@ -941,6 +951,51 @@ mod ordering_tests {
 
     fn died(id: &str, code: i64) -> DockerEvent {
         event(id, EventKind::Die { exit_code: code })
+    }
+
+    #[test]
+    fn a_restart_a_person_asks_for_is_recorded_refused_when_it_cannot_be_done_and_counted() {
+        let mut e = engine();
+        let details = |e: &Engine, event: &str| -> Vec<String> {
+            e.store
+                .events(None)
+                .expect("events")
+                .into_iter()
+                .filter(|r| r.event == event)
+                .map(|r| r.details)
+                .collect()
+        };
+        e.restart_asked("nobody", "dashboard");
+        assert_eq!(
+            details(&e, "restart_requested"),
+            ["container:nobody by:dashboard refused:\"no such container is watched\""]
+        );
+        e.on_sample(sample(info("a", RunState::Running), Instant::now()));
+        e.restart_asked("name-a", "tray");
+        assert!(
+            details(&e, "restart_requested")[1].ends_with("refused:\"Docker is unreachable\""),
+            "{:?}",
+            details(&e, "restart_requested")
+        );
+        // While it runs (as `restart_asked` leaves it), a second ask is refused; its result,
+        // numbered, is recorded once, and a stale one is dropped.
+        let id = ContainerId("a".into());
+        let t = e.tracked.get_mut(&id).expect("tracked");
+        t.follow_seq = 1;
+        t.asked = true;
+        e.restart_asked("name-a", "dashboard");
+        assert!(details(&e, "restart_requested")[2]
+            .ends_with("refused:\"Sickbay is acting on it now\""));
+        e.on_asked(&id, 0, "dashboard", Ok(()));
+        assert!(details(&e, "container_restarted").is_empty(), "stale");
+        e.on_asked(&id, 1, "dashboard", Ok(()));
+        e.on_asked(&id, 1, "dashboard", Ok(()));
+        assert_eq!(
+            details(&e, "container_restarted"),
+            ["container:name-a by:dashboard"]
+        );
+        assert_eq!(e.tracked[&id].view().sickbay_restarts, 1);
+        assert!(!e.tracked[&id].busy());
     }
 
     #[test]

@@ -59,10 +59,13 @@ pub(super) struct Tracked {
     /// Follows for a dependency that failed in a row, and when the next may be tried.
     pub(super) follow_failures: u32,
     pub(super) follow_after: Option<Instant>,
-    /// Numbers its follows (apart from its heal actions' `action_seq`).
+    /// Numbers its follows and the restarts people ask for (apart from its heal actions'
+    /// `action_seq`).
     pub(super) follow_seq: u64,
     /// Restarts (and starts) Sickbay made of it, heals and follows.
     pub(super) sickbay_restarts: u32,
+    /// A restart a person asked for (`asked`) is under way, numbered by `follow_seq`.
+    pub(super) asked: bool,
 }
 
 impl Tracked {
@@ -102,6 +105,7 @@ impl Tracked {
             follow_after: None,
             follow_seq: 0,
             sickbay_restarts: 0,
+            asked: false,
         }
     }
 
@@ -169,7 +173,9 @@ impl Tracked {
             docker,
             id: self.info.id.clone(),
             seq: match work {
-                super::executors::Work::Follow { .. } => self.follow_seq,
+                super::executors::Work::Follow { .. } | super::executors::Work::Asked { .. } => {
+                    self.follow_seq
+                }
                 super::executors::Work::Heal { .. } => self.action_seq,
             },
             stop_timeout: self.policy.stop_timeout_seconds,
@@ -179,9 +185,10 @@ impl Tracked {
         }
     }
 
-    /// Sickbay is doing something to it: a heal action, or a follow for a dependency.
+    /// Sickbay is doing something to it: a heal action, a follow for a dependency, or a
+    /// restart a person asked for.
     pub(super) fn busy(&self) -> bool {
-        self.heal.is_acting() || self.following.is_some()
+        self.heal.is_acting() || self.following.is_some() || self.asked
     }
 
     pub(super) fn view(&self) -> ContainerView {

@@ -11,7 +11,9 @@ use tauri::{Runtime, State};
 use super::state::{Origin, Shared};
 use crate::config::{ConfigSource, Settings};
 use crate::docker::stack::StackStatus;
-use crate::domain::model::Incident;
+use crate::docker::Docker;
+use crate::domain::event::Event;
+use crate::domain::model::{ContainerId, Incident};
 use crate::engine::{Control, StatusView};
 use crate::storage::store::{EventRow, MetricRow};
 use crate::{clock, paths};
@@ -24,6 +26,32 @@ pub struct IncidentView {
     pub events: Vec<EventRow>,
     /// The diagnosis, when one was recorded.
     pub diagnosis: Option<String>,
+    /// People's acknowledgements of it, oldest first.
+    pub acknowledged: Vec<Acknowledgement>,
+}
+
+/// A person's acknowledgement of an incident, with their note.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Acknowledgement {
+    pub at: String,
+    pub note: String,
+}
+
+/// The lines a container's log tail shows at most.
+pub const TAIL_LINES: usize = 1000;
+
+/// A piece of a container's log for the dashboard's tail.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogTail {
+    pub lines: Vec<LogLine>,
+    /// The newest line's stamp (ns since the epoch), for the next call's `after`.
+    pub cursor: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub at: String,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,10 +87,21 @@ impl Shared {
             .map(|incident| {
                 let events = store.events(Some(incident.id)).map_err(store_err)?;
                 let diagnosis = incident.diagnosis.clone();
+                let acknowledged = events
+                    .iter()
+                    .filter(|e| e.event == Event::IncidentAcknowledged.as_str())
+                    .filter_map(|e| {
+                        Some(Acknowledgement {
+                            at: e.timestamp.clone(),
+                            note: crate::domain::event::note(&e.details)?.to_string(),
+                        })
+                    })
+                    .collect();
                 Ok(IncidentView {
                     incident,
                     events,
                     diagnosis,
+                    acknowledged,
                 })
             })
             .collect()
@@ -167,6 +206,19 @@ pub fn set_paused(shared: State<'_, Shared>, paused: bool) -> CmdResult<()> {
         .map_err(|e| format!("the monitor is not running: {e}"))
 }
 
+/// "Restart now": the running engine restarts the container as its own action, recorded
+/// with `by:dashboard`.
+#[tauri::command]
+pub fn restart(shared: State<'_, Shared>, container: String) -> CmdResult<()> {
+    shared
+        .control
+        .try_send(Control::Restart {
+            container,
+            by: "dashboard".into(),
+        })
+        .map_err(|e| format!("the monitor is not running: {e}"))
+}
+
 #[tauri::command]
 pub fn investigate(shared: State<'_, Shared>, incident: i64) -> CmdResult<()> {
     super::actions::investigate(incident, shared.source.file()).map_err(|e| e.to_string())
@@ -196,6 +248,81 @@ pub fn snooze(shared: State<'_, Shared>, container: String, minutes: Option<u64>
     )
     .map(|_| ())
     .map_err(store_err)
+}
+
+/// Acknowledges incident `incident` with `note` ("looking at it", "a disk filled up; cleared"):
+/// kept in the history with the incident (and so in its `incident.md` and the Postgres mirror).
+#[tauri::command]
+pub fn acknowledge(shared: State<'_, Shared>, incident: i64, note: String) -> CmdResult<()> {
+    shared.acknowledge(&paths::logs_dir(), incident, &note)
+}
+
+impl Shared {
+    /// Records the acknowledgement (`logs`: the folder of `monitor.log`).
+    pub fn acknowledge(&self, logs: &std::path::Path, incident: i64, note: &str) -> CmdResult<()> {
+        if note.trim().is_empty() {
+            return Err("an acknowledgement needs a note: what you found or are doing".into());
+        }
+        let store = self.store.lock().map_err(store_err)?;
+        let found = store
+            .incident(incident)
+            .map_err(store_err)?
+            .ok_or_else(|| format!("there is no incident {incident}"))?;
+        crate::storage::journal::acknowledge(
+            &store,
+            logs,
+            &self.settings.retention,
+            incident,
+            &found.container,
+            note,
+            "dashboard",
+        )
+        .map(|_| ())
+        .map_err(store_err)
+    }
+}
+
+/// A container's log for the dashboard's live tail: its last [`TAIL_LINES`] lines, or those
+/// written after `after` (the cursor the last call returned), with the container's secrets
+/// removed and ANSI codes stripped (the page shows them as plain text).
+#[tauri::command]
+pub async fn logs(container: String, after: Option<String>) -> CmdResult<LogTail> {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let after: Option<u64> = match after.as_deref() {
+        Some(a) => Some(a.parse().map_err(|_| format!("not a log cursor: {a}"))?),
+        None => None,
+    };
+    let docker = Docker::connect().await.map_err(|e| e.to_string())?;
+    let info = docker
+        .inspect(&ContainerId(container))
+        .await
+        .map_err(|e| e.to_string())?;
+    let since = after.map_or(UNIX_EPOCH, |n| UNIX_EPOCH + Duration::from_nanos(n));
+    let lines = docker
+        .logs_since(&info.id, since, TAIL_LINES)
+        .await
+        .map_err(|e| e.to_string())?;
+    let nanos = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    };
+    let redactor = crate::domain::redact::Redactor::from_env(&info.env);
+    // Docker's `since` is whole seconds: the lines of that second already shown are dropped.
+    let fresh: Vec<(SystemTime, String)> = lines
+        .into_iter()
+        .filter(|(t, _)| after.is_none_or(|a| nanos(*t) > a))
+        .collect();
+    let cursor = fresh.last().map(|(t, _)| nanos(*t)).or(after).unwrap_or(0);
+    Ok(LogTail {
+        lines: fresh
+            .into_iter()
+            .map(|(t, l)| LogLine {
+                at: clock::utc(t),
+                text: redactor.redact(&l),
+            })
+            .collect(),
+        cursor: cursor.to_string(),
+    })
 }
 
 #[tauri::command]
@@ -232,6 +359,9 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         set_paused,
         investigate,
         snooze,
+        acknowledge,
+        logs,
+        restart,
         stack,
         stack_run,
         autostart,
@@ -283,6 +413,31 @@ mod tests {
         }
     }
 
+    /// An open incident of `web` (unhealthy, `status:503`), opened now.
+    fn web_incident(store: &mut Store) -> i64 {
+        store
+            .open_incident(
+                &clock::utc_now(),
+                "web",
+                "abc",
+                IncidentKind::Unhealthy,
+                IncidentStatus::Open,
+                "status:503",
+            )
+            .expect("incident")
+    }
+
+    /// The commands on an empty history with the default settings.
+    fn plain_fixture() -> Fixture {
+        fixture(
+            Store::in_memory().expect("store"),
+            ConfigSource::Defaults {
+                looked_at: "/x".into(),
+            },
+            Settings::default(),
+        )
+    }
+
     fn call(
         app: &tauri::App<tauri::test::MockRuntime>,
         cmd: &str,
@@ -315,16 +470,7 @@ mod tests {
     fn incidents_come_with_their_timeline_and_metrics_with_the_last_hour() {
         let mut store = Store::in_memory().expect("store");
         let now = clock::utc_now();
-        let id = store
-            .open_incident(
-                &now,
-                "web",
-                "abc",
-                IncidentKind::Unhealthy,
-                IncidentStatus::Open,
-                "status:503",
-            )
-            .expect("incident");
+        let id = web_incident(&mut store);
         store
             .insert_event(
                 &now,
@@ -473,14 +619,67 @@ mod tests {
     }
 
     #[test]
-    fn pausing_from_the_dashboard_reaches_the_engine() {
-        let mut f = fixture(
-            Store::in_memory().expect("store"),
+    fn an_acknowledgement_is_kept_with_its_incident_and_an_empty_note_is_refused() {
+        let mut store = Store::in_memory().expect("store");
+        let id = web_incident(&mut store);
+        let f = fixture(
+            store,
             ConfigSource::Defaults {
                 looked_at: "/x".into(),
             },
             Settings::default(),
         );
+        let logs = tempfile::tempdir().expect("logs");
+        let shared = tauri::Manager::state::<Shared>(&f.app);
+        assert!(shared
+            .acknowledge(logs.path(), id, "  ")
+            .is_err_and(|e| e.contains("needs a note")));
+        assert!(shared
+            .acknowledge(logs.path(), 999, "x")
+            .is_err_and(|e| e == "there is no incident 999"));
+        shared
+            .acknowledge(
+                logs.path(),
+                id,
+                "the disk filled up\nI cleared it, token=abc123def456",
+            )
+            .expect("acknowledged");
+        let list = call(&f.app, "incidents", serde_json::json!({}));
+        let acks = &list[0]["acknowledged"];
+        assert_eq!(acks.as_array().map(Vec::len), Some(1), "{list}");
+        let note = acks[0]["note"].as_str().expect("note");
+        assert!(
+            note.starts_with("the disk filled up\\nI cleared it"),
+            "{note}"
+        );
+        assert!(
+            !note.contains("abc123def456"),
+            "a secret in a note is removed: {note}"
+        );
+        let log = std::fs::read_to_string(logs.path().join("monitor.log")).expect("monitor.log");
+        assert_eq!(log.lines().count(), 1, "one line: {log}");
+        assert!(
+            log.contains("incident_acknowledged container:web by:dashboard note:"),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn restart_now_from_the_dashboard_reaches_the_engine() {
+        let mut f = plain_fixture();
+        call(&f.app, "restart", serde_json::json!({ "container": "web" }));
+        assert_eq!(
+            f._control.try_recv().ok(),
+            Some(Control::Restart {
+                container: "web".into(),
+                by: "dashboard".into()
+            })
+        );
+    }
+
+    #[test]
+    fn pausing_from_the_dashboard_reaches_the_engine() {
+        let mut f = plain_fixture();
         call(&f.app, "set_paused", serde_json::json!({ "paused": true }));
         call(&f.app, "set_paused", serde_json::json!({ "paused": false }));
         assert_eq!(f._control.try_recv().ok(), Some(Control::Pause));

@@ -361,6 +361,10 @@ mod tests {
         }
         for m in [
             FromDashboard::Control(Control::Pause),
+            FromDashboard::Control(Control::Restart {
+                container: "web".into(),
+                by: "dashboard".into(),
+            }),
             FromDashboard::Stack(true),
         ] {
             let line = encode(&m).expect("encodes");

@@ -241,7 +241,7 @@ impl Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{Health, IncidentKind, RunState};
+    use crate::domain::model::{Health, RunState};
     use crate::engine::ContainerView;
 
     fn container(name: &str, verdict: Option<Verdict>, note: Option<&str>) -> ContainerView {
@@ -272,22 +272,10 @@ mod tests {
 
     fn incident(id: i64, container: &str, closed: bool) -> Incident {
         Incident {
-            id,
-            container: container.into(),
-            kind: IncidentKind::Unhealthy,
-            status: IncidentStatus::Open,
-            details: String::new(),
-            opened_at: "2026-01-01T00:00:00Z".into(),
             closed_at: closed.then(|| "2026-01-01T00:01:00Z".into()),
             auto_healed: closed,
             attempts: 1,
-            actions: vec![],
-            escalated: false,
-            escalated_at: None,
-            escalation: None,
-            commits: vec![],
-            affected: vec![],
-            diagnosis: None,
+            ..Incident::for_tests(id, container)
         }
     }
 

@@ -68,3 +68,34 @@ pub fn snooze(
     };
     record(store, logs, retention, event, container, None, fields)
 }
+
+/// Records that a person acknowledged incident `incident` of `container` with `note` (one line
+/// of at most 500 characters, secrets removed; the history keeps it, `incident.md` and the
+/// dashboard show it);
+/// `by` says where (`dashboard`, `cli`).
+pub fn acknowledge(
+    store: &Store,
+    logs: &Path,
+    retention: &Retention,
+    incident: i64,
+    container: &str,
+    note: &str,
+    by: &str,
+) -> Result<EventRow, StoreError> {
+    // What a person types can hold a secret (a password pasted with a command): the rules
+    // remove it before anything is written.
+    let note = crate::domain::redact::Redactor::new(Vec::new()).redact(note.trim());
+    let note: String = crate::domain::escape::line(&note)
+        .chars()
+        .take(500)
+        .collect();
+    record(
+        store,
+        logs,
+        retention,
+        Event::IncidentAcknowledged,
+        Some(container),
+        Some(incident),
+        format!("container:{container} by:{by} note:{note}"),
+    )
+}
