@@ -109,6 +109,37 @@ struct Figures {
     /// (the restart request in the daemon).
     decide_ms: Vec<f64>,
     daemon_ms: Vec<f64>,
+    /// The daemon alone, with no watcher running: a restart request sent straight to its
+    /// socket to Docker's `kill`.
+    alone_ms: Vec<f64>,
+}
+
+/// Now, in ms since the epoch.
+fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// Sends `POST /containers/NAME/restart?t=1` to the daemon's socket and waits for its answer;
+/// returns when the request was sent (ms since the epoch).
+fn raw_restart(name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let socket = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".into());
+    let mut conn = std::os::unix::net::UnixStream::connect(&socket).expect("the Docker socket");
+    let request = format!(
+        "POST /containers/{name}/restart?t=1 HTTP/1.1\r\nHost: docker\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let sent = now_ms();
+    conn.write_all(request.as_bytes()).expect("send the restart");
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 204"), "restart {name}: {answer}");
+    sent
 }
 
 /// Sickbay's stamp of its latest `restarting_container` of `name`, in ms since the epoch.
@@ -174,9 +205,7 @@ fn measure(
         wait_until(60, "the trial container healthy", || {
             docker(&["inspect", "-f", "{{.State.Health.Status}}", name]) == "healthy"
         });
-        let touched = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+        let touched = now_ms();
         docker(&["exec", name, "touch", "/run/sick"]);
         let mut latency = None;
         wait_until(60, "Sickbay's restart of the unhealthy container", || {
@@ -206,6 +235,24 @@ fn measure(
     let hwm = proc_field(pid, "VmHWM:");
     cleanup.stop_watch();
     let live_ms = timed(3, || status(&data, config).0);
+    // The same restarts with no watcher: what the daemon itself takes at this size.
+    let kills = common::EventStream::start(&cleanup.label, &["kill"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let mut alone_ms = Vec::new();
+    for name in trials.iter().take(5) {
+        let sent = raw_restart(name);
+        let mut kill = None;
+        wait_until(60, "Docker's kill of the restart", || {
+            kill = kills
+                .all()
+                .into_iter()
+                .find(|(n, s, t)| n == name && s == "kill" && *t >= sent - 5.0)
+                .map(|(_, _, t)| t);
+            kill.is_some()
+        });
+        alone_ms.extend(kill.map(|k| k - sent));
+    }
+    drop(kills);
     kill_ms.sort_by(f64::total_cmp);
     Figures {
         size,
@@ -218,6 +265,7 @@ fn measure(
         kill_ms,
         decide_ms,
         daemon_ms,
+        alone_ms,
     }
 }
 
@@ -303,15 +351,15 @@ fn main() {
     println!(
         "\n| containers (+{TRIALS} trial) | sweep, median | `status` with a watcher | \
          `incidents` | `status`, no watcher | idle CPU ({idle_seconds} s) | peak RSS | \
-         unhealthy → kill p50 / p95 | of which Sickbay / the daemon, p50 |"
+         unhealthy → kill p50 / p95 | of which Sickbay / the daemon, p50 | the daemon alone, p50 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for f in &figures {
         let mut kill = f.kill_ms.clone();
         kill.sort_by(f64::total_cmp);
         println!(
             "| {} | {:.0} ms ({} sweeps) | {:.0} ms | {:.0} ms | {:.0} ms | {:.2} % | {:.1} MB | \
-             {:.0} / {:.0} ms | {:.0} / {:.0} ms |",
+             {:.0} / {:.0} ms | {:.0} / {:.0} ms | {:.0} ms |",
             f.size,
             median(&f.sweep_ms),
             f.sweep_ms.len(),
@@ -324,6 +372,7 @@ fn main() {
             percentile(&kill, 0.95),
             median(&f.decide_ms),
             median(&f.daemon_ms),
+            median(&f.alone_ms),
         );
     }
     println!(
