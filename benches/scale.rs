@@ -135,10 +135,14 @@ fn raw_restart(name: &str) -> f64 {
          Content-Length: 0\r\nConnection: close\r\n\r\n"
     );
     let sent = now_ms();
-    conn.write_all(request.as_bytes()).expect("send the restart");
+    conn.write_all(request.as_bytes())
+        .expect("send the restart");
     let mut answer = String::new();
     let _ = conn.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 204"), "restart {name}: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 204"),
+        "restart {name}: {answer}"
+    );
     sent
 }
 

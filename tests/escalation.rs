@@ -545,5 +545,19 @@ fn a_fatal_line_in_the_containers_log_escalates_its_open_incident_once() {
             .is_some_and(|d| d.contains("PostgreSQL ran out of connection slots")),
         "{incident}"
     );
+    // And on the escalation's event, which the notifications read ("Likely cause: ...").
+    let escalated = s
+        .lines_of(&name)
+        .into_iter()
+        .find(|l| l.contains("] escalated "))
+        .expect("the escalated line");
+    let cause = escalated
+        .split_once(" likely_cause:")
+        .map(|(_, c)| c)
+        .unwrap_or_default();
+    assert!(
+        cause.contains("PostgreSQL ran out of connection slots"),
+        "{escalated}"
+    );
     assert!(s.stop_watch());
 }

@@ -35,7 +35,7 @@ function summary(s) {
   if (!s.docker_reachable) return `Docker unreachable (${s.docker_error ?? s.docker_endpoint})`;
   const watched = s.containers.filter((c) => c.verdict !== null).length;
   const sick = s.containers.filter((c) => c.verdict === "yellow" || c.verdict === "red");
-  if (sick.length) return sick.map((c) => `${c.name}: ${c.note ?? c.health}`).join(" · ");
+  if (sick.length) return sick.map((c) => c.standing ?? `${c.name}: ${c.note ?? c.health}`).join(" · ");
   return `${watched} container${watched === 1 ? "" : "s"} healthy`;
 }
 
@@ -166,8 +166,15 @@ let logState = null; // { name, cursor, lines, timer }
 
 async function pollLog() {
   const st = logState;
-  if (!st) return;
-  const tail = await call("logs", { container: st.name, after: st.cursor });
+  // One look at a time: a slow daemon must not have two fetch the same lines.
+  if (!st || st.busy) return;
+  st.busy = true;
+  let tail;
+  try {
+    tail = await call("logs", { container: st.name, after: st.cursor });
+  } finally {
+    st.busy = false;
+  }
   if (logState !== st) return;
   st.cursor = tail.cursor;
   st.lines.push(...tail.lines);
@@ -301,18 +308,104 @@ async function loadIncidents() {
 
 const ORIGIN = { default: "default", file: "file", environment: "environment", command_line: "command line" };
 
+/** A setting's value: an input where the app edits it (saved on change), else as it is. */
+function settingValue(r) {
+  if (r.edit === null || r.edit === undefined) {
+    return el("td", { title: "Set in the config file or the environment" }, el("code", {}, r.value));
+  }
+  const bool = r.edit === "true" || r.edit === "false";
+  const input = bool
+    ? el("input", { type: "checkbox", checked: r.edit === "true", class: "setting" })
+    : el("input", { type: "text", value: r.edit, class: "setting", size: Math.min(40, Math.max(8, r.edit.length + 2)) });
+  input.addEventListener("change", () =>
+    saveSetting(r.key, bool ? String(input.checked) : input.value).catch(showError));
+  return el("td", {}, input);
+}
+
+let settingRows = [];
+
+function renderSettingRows(rows) {
+  settingRows = rows;
+  $("setting-rows").replaceChildren(
+    ...rows.map((r) =>
+      el("tr", { "data-key": r.key }, el("td", {}, el("code", {}, r.key)), settingValue(r),
+        el("td", { class: `origin ${r.origin}` }, ORIGIN[r.origin])),
+    ),
+  );
+}
+
+/** Writes one setting into the config file (its comments kept); a refused value says why and changes nothing. */
+async function saveSetting(key, value) {
+  const state = $("settings-state");
+  try {
+    const saved = await call("save_settings", { changes: [{ key, value }] });
+    renderSettingRows(saved.rows);
+    $("config-file").textContent = saved.config_file;
+    state.className = "muted";
+    state.textContent = `Saved ${key} in ${saved.config_file}. Sickbay uses it from its next start.`;
+    $("restart-app").hidden = false;
+  } catch (e) {
+    state.className = "error";
+    state.textContent = String(e);
+    renderSettingRows(settingRows);
+  }
+}
+
+$("restart-app").addEventListener("click", () => call("restart_app").catch(showError));
+
+// ---- First run -----------------------------------------------------------------------------
+
+let found = null;
+
+/** With no configuration file: what Sickbay found, and a choice of stack and notifications. */
+async function showSetup(configFile) {
+  $("setup-file").textContent = configFile;
+  $("setup").hidden = false;
+  found = await call("discover");
+  $("setup-engine").textContent = found.error
+    ? `Docker at ${found.endpoint} cannot be reached: ${found.error}`
+    : `Docker at ${found.endpoint}: ${found.containers} container${found.containers === 1 ? "" : "s"}, ` +
+      `${found.projects.length} compose project${found.projects.length === 1 ? "" : "s"}.`;
+  const choice = (value, label, checked) =>
+    el("p", {}, el("label", {}, el("input", { type: "radio", name: "setup-stack", value, checked }), " ", label));
+  $("setup-projects").replaceChildren(
+    ...found.projects.map((p, i) =>
+      choice(String(i), `${p.name}: ${p.running} of ${p.containers} running (${p.files.join(", ") || p.dir || "no file"})`,
+        i === 0)),
+    choice("none", "None: watch every container, no stack to start or stop", found.projects.length === 0),
+  );
+}
+
+$("setup-save").addEventListener("click", async () => {
+  const picked = document.querySelector("input[name=setup-stack]:checked")?.value ?? "none";
+  const project = picked === "none" ? null : found.projects[Number(picked)];
+  const changes = [{ key: "notify.desktop", value: String($("setup-desktop").checked) }];
+  if (project) {
+    changes.push({ key: "stack.project_name", value: project.name });
+    if (project.files.length) changes.push({ key: "stack.compose_file", value: project.files[0] });
+  }
+  try {
+    const saved = await call("save_settings", { changes });
+    renderSettingRows(saved.rows);
+    $("setup-state").className = "muted";
+    $("setup-state").textContent = `Saved in ${saved.config_file}. Sickbay uses it from its next start.`;
+    $("setup-save").disabled = true;
+    $("restart-app").hidden = false;
+    $("setup").append($("restart-app"));
+  } catch (e) {
+    $("setup-state").className = "error";
+    $("setup-state").textContent = String(e);
+  }
+});
+
 async function loadSettings() {
   const s = await call("settings");
   $("config-file").textContent = s.config_file;
   $("config-origin").textContent = `(${ORIGIN[s.config_origin]}${s.config_file_exists ? "" : ", not present: defaults apply"})`;
   $("data-dir").textContent = s.data_dir;
+  if (!s.config_file_exists) showSetup(s.config_file).catch(showError);
   $("data-origin").textContent = `(${ORIGIN[s.data_dir_origin]})`;
-  $("setting-rows").replaceChildren(
-    ...s.rows.map((r) =>
-      el("tr", { "data-key": r.key }, el("td", {}, el("code", {}, r.key)), el("td", {}, el("code", {}, r.value)),
-        el("td", { class: `origin ${r.origin}` }, ORIGIN[r.origin])),
-    ),
-  );
+  renderSettingRows(s.rows);
   try {
     $("autostart").checked = await call("autostart");
   } catch (e) {

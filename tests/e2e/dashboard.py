@@ -100,7 +100,8 @@ services:
       sbt.test: "1"
 """)
     with open(config, "w") as f:
-        f.write(f'[monitoring]\ninterval_seconds = 2\nlabel_selector = ["{LABEL}"]\n'
+        f.write(f'# The e2e test\'s configuration: this comment stays.\n'
+                f'[monitoring]\ninterval_seconds = 2  # fast\nlabel_selector = ["{LABEL}"]\n'
                 f'[stack]\ncompose_file = "compose.yml"\nproject_name = "{project}"\n')
     env = app_env(home, config)
     ok, sick = f"sbt-e2e-{RUN}-ok", f"sbt-e2e-{RUN}-sick"
@@ -129,15 +130,7 @@ services:
                "--network", f"container:{ok}", IMAGE, "sleep", "100000")
         made.append(side)
 
-        port, native = free_port(), free_port()
-        driver_proc = subprocess.Popen(
-            ["tauri-driver", "--port", str(port), "--native-port", str(native),
-             "--native-driver", "/usr/bin/WebKitWebDriver"],
-            env=env, stdout=app_log, stderr=subprocess.STDOUT)
-        wd = WebDriver(port)
-        # tauri-driver answers before the WebKitWebDriver it starts listens: wait for both.
-        wait_for("tauri-driver and WebKitWebDriver", lambda: _up(wd) and _listening(native), 30)
-        wd.start(["--open-dashboard"])
+        driver_proc, wd = start_driver(env, app_log)
         log("session started")
 
         rows = "return [...document.querySelectorAll('#container-rows tr[data-container]')].map(r => r.dataset.container)"
@@ -245,8 +238,29 @@ services:
         origin = "return document.querySelector(`tr[data-key='${arguments[0]}'] td.origin`).textContent"
         assert wd.script(origin, "monitoring.interval_seconds") == "file"
         assert wd.script(origin, "heal.max_attempts") == "default"
+        # A setting changed in the page is written to the file, its comments kept; a value
+        # the loader refuses is said, and the file is left as it was.
+        def set_value(key, value):
+            wd.script("const i = document.querySelector(`tr[data-key='${arguments[0]}'] input.setting`);"
+                      "i.value = arguments[1]; i.dispatchEvent(new Event('change'))", key, value)
+        state = "return document.getElementById('settings-state').textContent"
+        set_value("heal.max_attempts", "5")
+        wait_for("the setting saved", lambda: wd.script(state).startswith("Saved heal.max_attempts"), 15)
+        with open(config) as f:
+            text = f.read()
+        assert text.startswith("# The e2e test's configuration: this comment stays.\n[monitoring]\n"
+                               "interval_seconds = 2  # fast\n"), text
+        assert "[heal]\nmax_attempts = 5\n" in text, text
+        assert wd.script(origin, "heal.max_attempts") == "file"
+        set_value("monitoring.interval_seconds", "0")
+        refused = wait_for("the refusal", lambda: (lambda t: t if "invalid configuration" in t else None)(
+            wd.script(state)), 15)
+        assert "monitoring.interval_seconds" in refused and "must be at least 1" in refused, refused
+        with open(config) as f:
+            assert f.read() == text, "a refused value writes nothing"
+        assert not wd.script("return document.getElementById('restart-app').hidden")
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard-settings.png"))
-        log("settings: ok")
+        log(f"settings: ok; a refused value: {refused!r}")
 
         # One click starts the compose stack (`up -d`), one stops it (`stop`: nothing removed).
         wd.script("document.querySelector('nav button[data-tab=containers]').click()")
@@ -275,17 +289,75 @@ services:
         log(f"failed; the app's output is in {app_log.name}")
         raise
     finally:
-        if wd:
-            wd.quit()
-        if driver_proc:
-            driver_proc.terminate()
-            driver_proc.wait(timeout=10)
+        stop_driver(wd, driver_proc)
         for name in made:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         for tool in (["docker", "compose"], ["docker-compose"]):
             r = subprocess.run([*tool, "-p", project, "-f", compose, "down", "-t", "1"], capture_output=True)
             if r.returncode == 0:
                 break
+
+
+def first_run():
+    """No configuration file: the dashboard opens on "Set up Sickbay", and saving writes the
+    file where Sickbay looks for it. The app is given an engine it cannot reach, so that while
+    it runs on its defaults (every container) it can touch no container of this machine."""
+    home = tempfile.mkdtemp(prefix="sbt-e2e-first-")
+    env = app_env(home, "unused", DOCKER_HOST=f"unix://{home}/no-docker.sock")
+    del env["SICKBAY_CONFIG"]
+    written = os.path.join(home, "config", "sickbay", "sickbay.toml")
+    app_log = open(os.path.join(ARTIFACTS, "app-first-run.log"), "w")
+    driver_proc, wd = None, None
+    try:
+        driver_proc, wd = start_driver(env, app_log)
+        wait_for("the setup", lambda: wd.script("return !document.getElementById('setup').hidden"), 30)
+        engine = wait_for("what the setup found", lambda: wd.script(
+            "return document.getElementById('setup-engine').textContent"), 30)
+        assert "cannot be reached" in engine, engine
+        assert wd.script("return document.getElementById('setup-file').textContent") == written
+        assert not os.path.exists(written), "nothing written before Save"
+        wd.script("document.getElementById('setup-desktop').click()")  # notifications off
+        wd.script("document.getElementById('setup-save').click()")
+        saved = wait_for("the setup saved", lambda: (lambda t: t if t.startswith("Saved in") else None)(
+            wd.script("return document.getElementById('setup-state').textContent")), 15)
+        with open(written) as f:
+            text = f.read()
+        assert text == "[notify]\ndesktop = false\n", text
+        wd.screenshot(os.path.join(ARTIFACTS, "dashboard-setup.png"))
+        log(f"first run: {saved!r}")
+        print("e2e: the first run's setup writes the configuration: ok")
+    except BaseException:
+        log(f"failed; the app's output is in {app_log.name}")
+        raise
+    finally:
+        stop_driver(wd, driver_proc)
+
+
+def stop_driver(wd, driver_proc):
+    """Ends the session (and so the app), then tauri-driver."""
+    if wd:
+        wd.quit()
+    if driver_proc:
+        driver_proc.terminate()
+        driver_proc.wait(timeout=10)
+
+
+def start_driver(env, app_log):
+    """tauri-driver with the app's environment, and a session of the app with its dashboard open."""
+    port, native = free_port(), free_port()
+    driver_proc = subprocess.Popen(
+        ["tauri-driver", "--port", str(port), "--native-port", str(native),
+         "--native-driver", "/usr/bin/WebKitWebDriver"],
+        env=env, stdout=app_log, stderr=subprocess.STDOUT)
+    wd = WebDriver(port)
+    try:
+        # tauri-driver answers before the WebKitWebDriver it starts listens: wait for both.
+        wait_for("tauri-driver and WebKitWebDriver", lambda: _up(wd) and _listening(native), 30)
+        wd.start(["--open-dashboard"])
+    except BaseException:
+        driver_proc.terminate()
+        raise
+    return driver_proc, wd
 
 
 def _listening(port):
@@ -302,3 +374,4 @@ def _up(wd):
 
 if __name__ == "__main__":
     main()
+    first_run()

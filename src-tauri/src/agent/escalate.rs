@@ -243,7 +243,14 @@ pub async fn prepare_and_hand_over(
             }
         }
     };
-    let event = record(&store, settings, data, &incident, &how)?;
+    let event = record(
+        &store,
+        settings,
+        data,
+        &incident,
+        &how,
+        diagnosis.likely_cause().as_deref(),
+    )?;
     store.set_escalation_workdir(
         incident_id,
         &workdir.to_string_lossy(),
@@ -319,7 +326,9 @@ async fn container_state(name: &str) -> Result<(ContainerInfo, Vec<String>), Str
 }
 
 fn event_line(e: &EventRow) -> String {
-    format!("{} {} {}", e.timestamp, e.event, e.details)
+    // An escalation's likely cause may be the LLM's words: the diagnosis has it, fenced.
+    let details = e.details.split(" likely_cause:").next().unwrap_or_default();
+    format!("{} {} {}", e.timestamp, e.event, details)
 }
 
 /// `incident.md`. What came from the container or Docker (names, details, errors, labels) is
@@ -566,13 +575,18 @@ fn record(
     data: &DataDir,
     incident: &Incident,
     how: &str,
+    likely_cause: Option<&str>,
 ) -> Result<EventRow, EscalateError> {
     let now = clock::utc_now();
     store.mark_escalated(incident.id, &now, how)?;
-    let fields = format!(
+    let mut fields = format!(
         "container:{} incident:{} how:{how}",
         incident.container, incident.id
     );
+    // Last, as it may hold spaces: the notifications say it ("Likely cause: ...").
+    if let Some(cause) = likely_cause {
+        fields.push_str(&format!(" likely_cause:{}", escape::line(cause)));
+    }
     Ok(crate::storage::journal::record(
         store,
         &data.logs_dir(),

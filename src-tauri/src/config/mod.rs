@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod edit;
 mod labels;
 mod locate;
 
@@ -478,6 +479,14 @@ pub enum ConfigSource {
 
 impl ConfigSource {
     /// The file the settings came from, if any.
+    /// The file's path: the one read, or where Sickbay looked for one (and writes one).
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::File(p) => p,
+            Self::Defaults { looked_at } => looked_at,
+        }
+    }
+
     pub fn file(&self) -> Option<&Path> {
         match self {
             Self::File(p) => Some(p),
@@ -514,7 +523,7 @@ impl Settings {
 
     /// The environment's overrides of the file (`SICKBAY_POSTGRES_URL`), read here and
     /// nowhere else, with their origin.
-    fn apply_environment(&mut self) {
+    pub(crate) fn apply_environment(&mut self) {
         if let Some(url) = std::env::var("SICKBAY_POSTGRES_URL")
             .ok()
             .filter(|u| !u.trim().is_empty())

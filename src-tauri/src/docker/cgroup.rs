@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::StatsSample;
 use crate::domain::model::ContainerId;
@@ -30,7 +31,16 @@ pub struct Cgroups {
     mounts: Mounts,
     /// Each container's cgroup folders, found for the pid it had (`None`: not readable).
     found: Mutex<HashMap<ContainerId, (u32, Option<Folders>)>>,
+    /// The machine's CPU time, read at most every [`SYSTEM_FRESH`]: `/proc/stat` costs more
+    /// than a container's files on a machine with many CPUs and interrupts, and the
+    /// containers of one sweep share one reading.
+    system: Mutex<Option<(Instant, (u64, u32))>>,
+    /// The machine's memory (`MemTotal`), read once.
+    machine: std::sync::OnceLock<Option<u64>>,
 }
+
+/// How long one reading of the machine's CPU time serves.
+const SYSTEM_FRESH: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Default, Clone)]
 struct Mounts {
@@ -66,6 +76,8 @@ impl Cgroups {
             root: root.to_path_buf(),
             mounts,
             found: Mutex::new(HashMap::new()),
+            system: Mutex::new(None),
+            machine: std::sync::OnceLock::new(),
         })
     }
 
@@ -145,11 +157,17 @@ impl Cgroups {
                 continue;
             };
             // A path that does not name the container is another's (see the module's doc).
-            if !path.contains(&id.0) {
+            // Its main process may sit in a child of the container's cgroup (systemd in the
+            // container, docker:dind's `init`): the container's own is the one named for it.
+            let Some(path) = container_scope(path, &id.0) else {
                 continue;
-            }
+            };
             if controllers.is_empty() {
-                unified = self.mounts.v2.as_ref().and_then(|(r, m)| under(r, m, path));
+                unified = self
+                    .mounts
+                    .v2
+                    .as_ref()
+                    .and_then(|(r, m)| under(r, m, &path));
                 continue;
             }
             for c in controllers.split(',') {
@@ -163,7 +181,7 @@ impl Cgroups {
                     .v1
                     .iter()
                     .find(|(cs, _, _)| cs.iter().any(|x| x == c))
-                    .and_then(|(_, r, m)| under(r, m, path));
+                    .and_then(|(_, r, m)| under(r, m, &path));
             }
         }
         let folders = match (cpuacct, memory, unified) {
@@ -181,11 +199,23 @@ impl Cgroups {
     /// The machine's CPU time since boot in ns (all CPUs, as Docker counts it: the first seven
     /// fields of `/proc/stat`'s `cpu` line) and its number of CPUs.
     fn system(&self) -> Option<(u64, u32)> {
+        let mut cached = self.system.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, v)) = *cached {
+            if at.elapsed() < SYSTEM_FRESH {
+                return Some(v);
+            }
+        }
         let text = std::fs::read_to_string(self.root.join("proc/stat")).ok()?;
-        system_cpu(&text)
+        let v = system_cpu(&text)?;
+        *cached = Some((Instant::now(), v));
+        Some(v)
     }
 
     fn machine_memory(&self) -> Option<u64> {
+        *self.machine.get_or_init(|| self.read_machine_memory())
+    }
+
+    fn read_machine_memory(&self) -> Option<u64> {
         let text = std::fs::read_to_string(self.root.join("proc/meminfo")).ok()?;
         let kb: u64 = text
             .lines()
@@ -209,7 +239,12 @@ fn system_cpu(text: &str) -> Option<(u64, u32)> {
             Some("cpu") => {
                 let ticks: Option<Vec<u64>> = fields.take(7).map(|f| f.parse().ok()).collect();
                 let ticks = ticks.filter(|t| t.len() == 7)?;
-                total = Some(ticks.iter().sum::<u64>() * (1_000_000_000 / TICKS_PER_SECOND));
+                total = Some(
+                    ticks
+                        .iter()
+                        .sum::<u64>()
+                        .saturating_mul(1_000_000_000 / TICKS_PER_SECOND),
+                );
             }
             Some(name) if name.starts_with("cpu") => cpus += 1,
             _ => {}
@@ -226,12 +261,25 @@ fn stat_field(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+/// `path` up to the component that names container `id` (`/docker/<id>`,
+/// `/system.slice/docker-<id>.scope`), leaving out the children under it.
+fn container_scope(path: &str, id: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let at = parts.iter().position(|p| p.contains(id))?;
+    Some(parts[..=at].join("/"))
+}
+
 /// `path` of a hierarchy mounted at `mount` showing `root`: the folder it is on this system.
 fn under(root: &str, mount: &Path, path: &str) -> Option<PathBuf> {
     let rest = if root == "/" {
         path
     } else {
-        path.strip_prefix(root)?
+        // At a component's boundary: `/a` holds `/a/b`, not `/ab`.
+        let rest = path.strip_prefix(root)?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        rest
     };
     let rest = rest.trim_start_matches('/');
     // A path out of the hierarchy ("..") is nobody's.
@@ -436,7 +484,7 @@ mod tests {
         write(
             m.path(),
             "proc/6000/cgroup",
-            &format!("4:memory:/docker/{ID}/../..\n3:cpu,cpuacct:/docker/{ID}/../..\n"),
+            &format!("4:memory:/docker/../../{ID}\n3:cpu,cpuacct:/docker/../../{ID}\n"),
         );
         assert!(c.sample(&id(), 6000).is_none());
     }
@@ -449,6 +497,28 @@ mod tests {
         assert!(c.sample(&id(), 4242).is_some(), "restarted: a new pid");
         c.retain(&std::collections::HashSet::new());
         assert!(c.found.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn a_main_process_in_a_child_cgroup_is_counted_with_its_whole_container() {
+        let m = v1_machine();
+        // systemd (or docker:dind's init) in the container: pid 1 in a child of its cgroup.
+        write(
+            m.path(),
+            "proc/7000/cgroup",
+            &format!("4:memory:/docker/{ID}/init.scope\n3:cpu,cpuacct:/docker/{ID}/init.scope\n"),
+        );
+        let c = Cgroups::at(m.path()).expect("cgroups");
+        let s = c.sample(&id(), 7000).expect("a sample");
+        assert_eq!(
+            s.cpu_total_ns, 2_500_000_000,
+            "the container's own counters"
+        );
+        assert_eq!(under("/docker", Path::new("/m"), "/dockerx/a"), None);
+        assert_eq!(
+            under("/docker", Path::new("/m"), "/docker/a"),
+            Some(PathBuf::from("/m/a"))
+        );
     }
 
     #[test]

@@ -199,12 +199,19 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// The value of a field that ends an event's fields and may hold spaces (a note, a likely
+/// cause): the rest of the line after `key:`.
+pub fn tail<'a>(details: &'a str, key: &str) -> Option<&'a str> {
+    let head = format!("{key}:");
+    if let Some(rest) = details.strip_prefix(&head) {
+        return Some(rest);
+    }
+    details.split_once(&format!(" {head}")).map(|(_, n)| n)
+}
+
 /// An acknowledgement's note: the rest of its fields after `note:`, which it ends with.
 pub fn note(details: &str) -> Option<&str> {
-    details
-        .split_once(" note:")
-        .map(|(_, n)| n)
-        .or_else(|| details.strip_prefix("note:"))
+    tail(details, "note")
 }
 
 impl fmt::Display for Event {
@@ -253,5 +260,12 @@ mod tests {
             "the note's words come after"
         );
         assert_eq!(note("container:web"), None);
+        assert_eq!(
+            tail(
+                "incident:4 how:recorded likely_cause:disk full (offline)",
+                "likely_cause"
+            ),
+            Some("disk full (offline)")
+        );
     }
 }

@@ -61,6 +61,10 @@ pub enum Input {
     /// container while an incident was open: it counts against the window's restarts like one
     /// of Sickbay's, and it is not a recovery until a check passes.
     RestartedByOther,
+    /// A person had Sickbay restart the container ("Restart now"): not counted against the
+    /// window's restarts; what Sickbay had given up on starts afresh, and an open incident's
+    /// container is verified as after a restart (its planned next step is dropped).
+    PersonRestarted,
 }
 
 /// What the policy asks the engine to do.
@@ -257,17 +261,27 @@ impl ContainerHeal {
             }
             Input::Tick => self.on_tick(caps, limits, now, jitter),
             Input::RestartedByOther => self.on_restarted_by_other(caps, limits, now),
+            Input::PersonRestarted => {
+                self.healthy_since = None;
+                match self.phase {
+                    Phase::Idle | Phase::Acting { .. } => {}
+                    Phase::Watching | Phase::GaveUp if !caps.may_heal => {}
+                    _ => {
+                        if self.phase == Phase::GaveUp {
+                            self.start_afresh();
+                        }
+                        self.verify_restart_by_other(limits, now);
+                    }
+                }
+                vec![]
+            }
             Input::UserActed => {
                 // A person took over: whatever Sickbay gave up on gets a fresh start, and
                 // anything it planned is dropped.
                 self.healthy_since = None;
                 if matches!(self.phase, Phase::GaveUp | Phase::Watching) && caps.may_heal {
                     self.phase = Phase::Watching;
-                    self.attempts = 0;
-                    self.cache_tried = false;
-                    self.restarts.clear();
-                    self.backoff_step = 0;
-                    self.user_reset = true;
+                    self.start_afresh();
                 }
                 vec![]
             }
@@ -296,14 +310,29 @@ impl ContainerHeal {
             _ => true,
         };
         if verify {
-            self.phase = Phase::Verifying {
-                action: HealAction::Restart,
-                finished: now,
-                deadline: now + limits.verify,
-                by_other: true,
-            };
+            self.verify_restart_by_other(limits, now);
         }
         vec![]
+    }
+
+    /// A restart Sickbay did not make: watched as if it had (a passing check by the verify
+    /// deadline, or the first sign it still fails).
+    fn verify_restart_by_other(&mut self, limits: &Limits, now: Instant) {
+        self.phase = Phase::Verifying {
+            action: HealAction::Restart,
+            finished: now,
+            deadline: now + limits.verify,
+            by_other: true,
+        };
+    }
+
+    /// What Sickbay tried and counted is forgotten: the ladder starts again from its first rung.
+    fn start_afresh(&mut self) {
+        self.attempts = 0;
+        self.cache_tried = false;
+        self.restarts.clear();
+        self.backoff_step = 0;
+        self.user_reset = true;
     }
 
     fn forget_old(&mut self, limits: &Limits, now: Instant) {
@@ -776,6 +805,41 @@ mod tests {
             self.now += Duration::from_secs(secs);
             self.feed(Input::Tick)
         }
+    }
+
+    #[test]
+    fn a_persons_restart_drops_the_planned_step_and_is_verified_without_counting() {
+        let mut s = Sim::new(caps());
+        assert!(s.feed(unhealthy()).contains(&restart(1)));
+        s.feed(Input::ActionFinished(HealAction::Restart, Ok(())));
+        s.now += Duration::from_secs(2);
+        let d = s.feed(unhealthy());
+        assert!(
+            d.iter().any(|d| matches!(d, Decision::StillFailing { .. })),
+            "{d:?}"
+        );
+        let counted = s.h.restarts.len();
+        assert!(s.feed(Input::PersonRestarted).is_empty());
+        assert_eq!(
+            s.h.restarts.len(),
+            counted,
+            "a person's restart is not Sickbay's"
+        );
+        // The backoff's restart does not come: the person's restart is being verified.
+        for _ in 0..11 {
+            assert!(!s
+                .advance(1)
+                .iter()
+                .any(|d| matches!(d, Decision::Act { .. })));
+        }
+        assert!(s.feed(Input::Healthy).contains(&Decision::Recovered));
+        // Given up on, a person's restart starts afresh.
+        let mut g = Sim::new(caps());
+        g.h.phase = Phase::GaveUp;
+        g.h.attempts = 3;
+        g.feed(Input::PersonRestarted);
+        assert_eq!(g.h.attempts, 0);
+        assert!(matches!(g.h.phase, Phase::Verifying { .. }));
     }
 
     #[test]

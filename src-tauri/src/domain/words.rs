@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::domain::event::{field, Event};
+use crate::domain::event::{field, tail, Event};
 
 /// What there is to say about one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +118,15 @@ pub fn sentence(t: &Told) -> String {
                  Claude Code on it."
             )
         }
-        Event::Escalated => format!(
-            "{c} needs you: Sickbay could not heal it. Investigate opens Claude Code on it, with \
-             what Sickbay saw and tried."
-        ),
+        Event::Escalated => {
+            let cause = tail(t.details, "likely_cause")
+                .map(|c| format!(" Likely cause: {}.", c.trim_end_matches('.')))
+                .unwrap_or_default();
+            format!(
+                "{c} needs you: Sickbay could not heal it.{cause} Investigate opens Claude Code \
+                 on it, with what Sickbay saw and tried."
+            )
+        }
         Event::ContainerHealthy => match (t.restarts, t.lasted) {
             (0, Some(d)) => format!("{c} is healthy again, {} after it failed.", duration(d)),
             (0, None) => format!("{c} is healthy again."),
@@ -135,6 +140,59 @@ pub fn sentence(t: &Told) -> String {
         other => format!("{c}: {}.", other.as_str().replace('_', " ")),
     };
     format!("{what}{incident}")
+}
+
+/// What is wrong with a container, as the tray says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    Down,
+    Unhealthy,
+    HttpCheck,
+    Failing,
+}
+
+/// Where Sickbay stands with a container in trouble.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stand<'a> {
+    /// Healing it: `restarts` so far, of at most `of` (0: not known).
+    Healing { restarts: u32, of: u32 },
+    /// It gave up.
+    GaveUp,
+    /// Its failure waits for a failing dependency.
+    Held { dependency: &'a str },
+    /// Something else, in the engine's words.
+    Other(&'a str),
+}
+
+/// A container's trouble and what Sickbay does about it, for the tray's status line and its
+/// containers: "web is unhealthy; restarted 2 of 3 times", "web still fails; Sickbay stopped
+/// trying".
+pub fn standing(container: &str, trouble: Trouble, stand: &Stand) -> String {
+    let c = container;
+    let what = match trouble {
+        Trouble::Down => "is down",
+        Trouble::Unhealthy => "is unhealthy",
+        Trouble::HttpCheck => "fails its HTTP check",
+        Trouble::Failing => "is failing",
+    };
+    match stand {
+        Stand::Healing { restarts: 0, .. } => format!("{c} {what}; Sickbay is healing it"),
+        Stand::Healing { restarts, of } if *of > 0 => {
+            format!("{c} {what}; restarted {restarts} of {of} times")
+        }
+        Stand::Healing { restarts, .. } => format!("{c} {what}; restarted {}", times(*restarts)),
+        Stand::GaveUp => format!("{c} still fails; Sickbay stopped trying"),
+        Stand::Held { dependency } => format!("{c} {what}; waits for {dependency}"),
+        Stand::Other(note) => format!("{c} {what} ({note})"),
+    }
+}
+
+fn times(n: u32) -> String {
+    match n {
+        1 => "once".to_string(),
+        2 => "twice".to_string(),
+        n => format!("{n} times"),
+    }
 }
 
 #[cfg(test)]
@@ -201,7 +259,43 @@ mod tests {
             "{escalated}"
         );
         assert!(!escalated.contains("how:"), "{escalated}");
+        let diagnosed = sentence(&told(
+            Event::Escalated,
+            "incident:4 how:recorded likely_cause:PostgreSQL has no free connection slots \
+             (offline, confidence 90 %)",
+        ));
+        assert_eq!(
+            diagnosed,
+            "web needs you: Sickbay could not heal it. Likely cause: PostgreSQL has no free \
+             connection slots (offline, confidence 90 %). Investigate opens Claude Code on it, \
+             with what Sickbay saw and tried. (incident 4)"
+        );
         assert_eq!(headline(&told(Event::Escalated, "")), "web needs you");
+    }
+
+    #[test]
+    fn the_tray_says_what_is_wrong_and_what_sickbay_does() {
+        let healing = |restarts, of| Stand::Healing { restarts, of };
+        assert_eq!(
+            standing("web", Trouble::Unhealthy, &healing(2, 3)),
+            "web is unhealthy; restarted 2 of 3 times"
+        );
+        assert_eq!(
+            standing("web", Trouble::Down, &healing(0, 3)),
+            "web is down; Sickbay is healing it"
+        );
+        assert_eq!(
+            standing("web", Trouble::HttpCheck, &healing(2, 0)),
+            "web fails its HTTP check; restarted twice"
+        );
+        assert_eq!(
+            standing("web", Trouble::Unhealthy, &Stand::GaveUp),
+            "web still fails; Sickbay stopped trying"
+        );
+        assert_eq!(
+            standing("web", Trouble::Unhealthy, &Stand::Held { dependency: "db" }),
+            "web is unhealthy; waits for db"
+        );
     }
 
     #[test]

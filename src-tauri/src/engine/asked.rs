@@ -1,7 +1,8 @@
 //! What a person asks of the engine for one container: "Restart now" (the dashboard, the
 //! tray). Sickbay carries it out as its own action, so Docker's events of it are not taken
 //! for a failure or another healer, and counts it as a person taking over: whatever Sickbay
-//! had given up on starts afresh (`Input::UserActed`).
+//! had given up on starts afresh, and an open incident's container is verified as after a
+//! restart (`Input::PersonRestarted`). While it runs, the policy's timers wait (`tick`).
 
 use super::*;
 
@@ -10,6 +11,11 @@ impl Engine {
     /// `restart_requested`, then as Sickbay's restarts are. Refused, and recorded as such,
     /// while Sickbay is already acting on it or it is not known.
     pub(super) fn restart_asked(&mut self, name: &str, by: &str) {
+        // Only a name Docker allows reaches the history (it is written into fields).
+        if !crate::domain::model::is_container_name(name) {
+            tracing::warn!("a restart was asked for {name:?}, which is no container name");
+            return;
+        }
         let by = quote(by);
         let Some(id) = self.id_named(name) else {
             return self.refuse_restart(name, None, &by, "no such container is watched");
@@ -45,7 +51,6 @@ impl Engine {
             format!("by:{by}"),
         );
         executors::spawn(job, self.tx.clone());
-        self.feed(&id, Input::UserActed);
         self.publish();
     }
 
@@ -82,17 +87,21 @@ impl Engine {
         let name = t.info.name.clone();
         let incident = t.incident.as_ref().map(|i| i.id);
         match result {
-            Ok(()) => self.record(
-                Event::ContainerRestarted,
-                Some(&name),
-                incident,
-                format!("by:{by}"),
-            ),
+            Ok(()) => {
+                self.record(
+                    Event::ContainerRestarted,
+                    Some(&name),
+                    incident,
+                    format!("by:{by}"),
+                );
+                self.feed(id, Input::PersonRestarted);
+            }
+            // Not a failed heal (the alert watcher counts those): the person's request failed.
             Err(e) => self.record(
-                Event::HealActionFailed,
+                Event::RestartRequested,
                 Some(&name),
                 incident,
-                format!("action:restart by:{by} error:{}", quote(&e)),
+                format!("by:{by} error:{}", quote(&e)),
             ),
         }
         self.sample_soon(id);

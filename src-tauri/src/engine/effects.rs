@@ -103,6 +103,9 @@ impl Engine {
                     },
                 );
                 let service_name = job.service.as_ref().map(|s| s.service.clone());
+                // The request goes first: writing it down (two history writes) never delays it.
+                // Its result comes back as a message, after this is recorded.
+                executors::spawn(job, self.tx.clone());
                 let (event, fields) = match action {
                     HealAction::ClearCache => {
                         (Event::ClearingCache, format!("paths:{}", paths.join(",")))
@@ -132,7 +135,6 @@ impl Engine {
                     self.history
                         .check(&format!("adding an action to incident {iid}"), r);
                 }
-                executors::spawn(job, self.tx.clone());
             }
             Decision::StillFailing { .. } => {
                 let details = t

@@ -603,7 +603,10 @@ impl Engine {
         let due: Vec<ContainerId> = self
             .tracked
             .iter()
-            .filter(|(_, t)| t.heal.next_deadline().is_some_and(|d| d <= now) && !self.frozen(t))
+            // A person's restart under way: the policy's timers wait for its result.
+            .filter(|(_, t)| {
+                t.heal.next_deadline().is_some_and(|d| d <= now) && !self.frozen(t) && !t.asked
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
@@ -762,7 +765,10 @@ impl Engine {
             let mut containers: Vec<ContainerView> = self
                 .tracked
                 .values()
-                .map(|t| view::left_alone(t.view(), self.quiet(t)))
+                .map(|t| {
+                    view::left_alone(t.view(), self.quiet(t))
+                        .worded(self.settings.heal.max_attempts)
+                })
                 .collect();
             containers.sort_by(|a, b| a.name.cmp(&b.name));
             view::with_dependencies(&mut containers, &self.graph);

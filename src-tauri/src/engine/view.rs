@@ -41,6 +41,58 @@ pub struct ContainerView {
     /// In a `[[maintenance]]` window until then (UTC): as snoozed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance_until: Option<String>,
+    /// Sickbay gave up healing its open incident (`healing_failed`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub gave_up: bool,
+    /// In trouble: what is wrong and what Sickbay does about it, in words ("web is unhealthy;
+    /// restarted 2 of 3 times"), for the tray and the dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing: Option<String>,
+}
+
+impl ContainerView {
+    /// With its words (see `standing`), `max_attempts` being `[heal] max_attempts`.
+    pub fn worded(self, max_attempts: u32) -> Self {
+        Self {
+            standing: standing(&self, max_attempts),
+            ..self
+        }
+    }
+}
+
+/// A container in trouble (a yellow or red verdict) in words: what is wrong and what Sickbay
+/// does about it, with the limit when it is being healed ("restarted 2 of 3 times").
+fn standing(c: &ContainerView, max_attempts: u32) -> Option<String> {
+    use crate::domain::words::{self, Stand, Trouble};
+    if !matches!(c.verdict, Some(Verdict::Yellow | Verdict::Red)) {
+        return None;
+    }
+    let trouble = if c.state != RunState::Running {
+        Trouble::Down
+    } else if c.health == Health::Unhealthy {
+        Trouble::Unhealthy
+    } else if c.http_status.is_some_and(|s| !(200..300).contains(&s)) {
+        Trouble::HttpCheck
+    } else {
+        Trouble::Failing
+    };
+    let stand = if let Some(d) = &c.held_for {
+        Stand::Held { dependency: d }
+    } else if c.gave_up {
+        Stand::GaveUp
+    } else if let Some(n) = c.healing_attempts {
+        Stand::Healing {
+            restarts: n,
+            of: max_attempts,
+        }
+    } else {
+        Stand::Other(c.note.as_deref().unwrap_or(c.health.as_str()))
+    };
+    Some(words::standing(&c.name, trouble, &stand))
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A container's line while it is left alone (`quiet`): no verdict, a note that says why and
@@ -265,6 +317,8 @@ pub(super) fn container_view(
         snoozed_until: None,
         maintenance_until: None,
         sickbay_restarts: 0,
+        gave_up: incident.is_some_and(|(_, _, status, _)| status == IncidentStatus::HealingFailed),
+        standing: None,
     }
 }
 
@@ -354,6 +408,7 @@ async fn live_look(settings: &Settings, store: &Store) -> StatusView {
                 .get(&s.info.name)
                 .map(|i| (i.id, i.kind, i.status, i.attempts));
             container_view(&s.info, cpu, mem, s.probe.as_ref(), incident)
+                .worded(settings.heal.max_attempts)
         })
         .collect();
     with_dependencies(&mut containers, &graph);

@@ -43,6 +43,31 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, action: Action) {
             }
         }
         Action::Quit => app.state::<Quit>().quit(app),
+        Action::Restart(container) => {
+            let c = Control::Restart {
+                container,
+                by: "tray".into(),
+            };
+            if let Err(e) = app.state::<Shared>().control.try_send(c) {
+                tracing::warn!("cannot reach the monitor: {e}");
+            }
+        }
+        // As the notification's "Snooze 1 h" and `sickbay snooze` / `unsnooze` do.
+        Action::Snooze(container) => {
+            let done = snooze(&container, app.state::<Shared>().source.file());
+            if let Err(e) = done {
+                tracing::error!("cannot snooze {container}: {e}");
+            }
+        }
+        Action::Unsnooze(container) => {
+            let done = run_own(
+                &["unsnooze", &container],
+                app.state::<Shared>().source.file(),
+            );
+            if let Err(e) = done {
+                tracing::error!("cannot unsnooze {container}: {e}");
+            }
+        }
     }
 }
 

@@ -59,6 +59,10 @@ pub struct SettingRow {
     pub key: String,
     pub value: String,
     pub origin: Origin,
+    /// The value as a person edits it (text unquoted, a list as TOML writes it); `None` where
+    /// the app does not edit it: a secret shown masked, a value the environment sets, a
+    /// `[[maintenance]]` window.
+    pub edit: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,25 +127,30 @@ impl Shared {
             } else {
                 Origin::Default
             },
-            rows: {
-                let mut rows = setting_rows(&self.settings);
-                rows.push(SettingRow {
-                    key: "docker.host".into(),
-                    value: crate::docker::endpoint(),
-                    origin: if crate::docker::endpoint_from_env().is_some() {
-                        Origin::Environment
-                    } else {
-                        Origin::Default
-                    },
-                });
-                rows
-            },
+            rows: setting_rows(&self.settings),
         }
     }
 }
 
-/// Every key of the effective configuration, and where its value came from.
+/// Every key of the effective configuration, and where its value came from; then the Docker
+/// endpoint (`DOCKER_HOST`).
 pub fn setting_rows(settings: &Settings) -> Vec<SettingRow> {
+    let mut rows = config_rows(settings);
+    rows.push(SettingRow {
+        key: "docker.host".into(),
+        value: crate::docker::endpoint(),
+        origin: if crate::docker::endpoint_from_env().is_some() {
+            Origin::Environment
+        } else {
+            Origin::Default
+        },
+        edit: None,
+    });
+    rows
+}
+
+/// Every key of the configuration file's settings.
+fn config_rows(settings: &Settings) -> Vec<SettingRow> {
     let effective = toml::Table::try_from(settings).unwrap_or_default();
     let mut rows = Vec::new();
     for (section, values) in &effective {
@@ -150,16 +159,24 @@ pub fn setting_rows(settings: &Settings) -> Vec<SettingRow> {
         };
         for (key, value) in values {
             let key = format!("{section}.{key}");
+            let origin = settings.origins.of(&key);
+            // A password in `storage.postgres_url`, a webhook's secret path: masked.
+            let (shown, masked) = match value.as_str() {
+                Some(text) => {
+                    let m = crate::domain::redact::mask(text);
+                    (toml::Value::String(m.clone()).to_string(), m != text)
+                }
+                None => (value.to_string(), false),
+            };
+            let edit = (!masked && origin != Origin::Environment).then(|| match value {
+                toml::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            });
             rows.push(SettingRow {
-                origin: settings.origins.of(&key),
+                origin,
                 key,
-                // A password in `storage.postgres_url`, a webhook's secret path: masked.
-                value: match value.as_str() {
-                    Some(text) => {
-                        toml::Value::String(crate::domain::redact::mask(text)).to_string()
-                    }
-                    None => value.to_string(),
-                },
+                value: shown,
+                edit,
             });
         }
     }
@@ -210,6 +227,9 @@ pub fn set_paused(shared: State<'_, Shared>, paused: bool) -> CmdResult<()> {
 /// with `by:dashboard`.
 #[tauri::command]
 pub fn restart(shared: State<'_, Shared>, container: String) -> CmdResult<()> {
+    if !crate::domain::model::is_container_name(&container) {
+        return Err(format!("not a container name: {container:?}"));
+    }
     shared
         .control
         .try_send(Control::Restart {
@@ -325,6 +345,116 @@ pub async fn logs(container: String, after: Option<String>) -> CmdResult<LogTail
     })
 }
 
+/// What saving settings came to: the file written and its settings, row by row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Saved {
+    pub config_file: String,
+    pub rows: Vec<SettingRow>,
+}
+
+/// Writes `changes` into the configuration file (made where Sickbay looks for it when there is
+/// none), its comments and layout kept, checked as the loader checks it: a refused change
+/// writes nothing and says which key and why. Sickbay uses the new settings from its next
+/// start (`restart_app`).
+#[tauri::command]
+pub fn save_settings(
+    shared: State<'_, Shared>,
+    changes: Vec<crate::config::edit::Change>,
+) -> CmdResult<Saved> {
+    let path = shared.source.path().to_path_buf();
+    let settings = crate::config::edit::apply(&path, &changes).map_err(|e| e.to_string())?;
+    Ok(Saved {
+        config_file: path.display().to_string(),
+        rows: setting_rows(&settings),
+    })
+}
+
+/// A compose project Sickbay sees by its containers' labels (the first-run setup offers it).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FoundProject {
+    pub name: String,
+    pub dir: Option<String>,
+    pub files: Vec<String>,
+    pub containers: usize,
+    pub running: usize,
+}
+
+/// What the first-run setup found on the engine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Found {
+    pub endpoint: String,
+    pub error: Option<String>,
+    pub containers: usize,
+    pub projects: Vec<FoundProject>,
+}
+
+/// The engine, its containers and the compose projects it runs, for the first-run setup.
+#[tauri::command]
+pub async fn discover() -> Found {
+    let endpoint = crate::docker::endpoint();
+    let listed = match Docker::connect().await {
+        Ok(d) => d.list(&[]).await,
+        Err(e) => Err(e),
+    };
+    match listed {
+        Ok(list) => Found {
+            endpoint,
+            error: None,
+            containers: list.len(),
+            projects: projects(&list),
+        },
+        Err(e) => Found {
+            endpoint,
+            error: Some(e.to_string()),
+            containers: 0,
+            projects: Vec::new(),
+        },
+    }
+}
+
+/// The compose projects of `listed`, by name.
+fn projects(listed: &[crate::docker::Listed]) -> Vec<FoundProject> {
+    let mut found: std::collections::BTreeMap<String, FoundProject> = Default::default();
+    for c in listed {
+        let Some(service) = crate::docker::stack::Service::of_container(&c.labels) else {
+            continue;
+        };
+        let Some(name) = service.project.name.clone() else {
+            continue;
+        };
+        let p = found.entry(name.clone()).or_insert_with(|| FoundProject {
+            name,
+            dir: service
+                .project
+                .dir
+                .as_ref()
+                .map(|d| d.display().to_string()),
+            files: service
+                .project
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+            containers: 0,
+            running: 0,
+        });
+        p.containers += 1;
+        if c.status.starts_with("Up") {
+            p.running += 1;
+        }
+    }
+    found.into_values().collect()
+}
+
+/// Restarts the tray app (and so this dashboard), which reads its settings anew.
+#[tauri::command]
+pub fn restart_app(shared: State<'_, Shared>) -> CmdResult<()> {
+    shared
+        .restart_requests
+        .send(())
+        .map_err(|_| "the tray app is gone".to_string())
+}
+
 #[tauri::command]
 pub fn stack(shared: State<'_, Shared>) -> StackStatus {
     shared.stack.borrow().clone()
@@ -362,6 +492,9 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         acknowledge,
         logs,
         restart,
+        save_settings,
+        restart_app,
+        discover,
         stack,
         stack_run,
         autostart,
@@ -400,6 +533,7 @@ mod tests {
             control: control_tx,
             stack: watch::channel(StackStatus::new(&settings_stack)).0,
             stack_requests: mpsc::unbounded_channel().0,
+            restart_requests: mpsc::unbounded_channel().0,
         };
         let app = mock_builder()
             .manage(shared)
@@ -661,6 +795,43 @@ mod tests {
         assert!(
             log.contains("incident_acknowledged container:web by:dashboard note:"),
             "{log}"
+        );
+    }
+
+    #[test]
+    fn the_setup_finds_compose_projects_by_their_containers_labels() {
+        let listed = |name: &str, project: Option<&str>, status: &str| crate::docker::Listed {
+            id: crate::domain::model::ContainerId(name.into()),
+            name: name.into(),
+            labels: project
+                .map(|p| {
+                    [
+                        ("com.docker.compose.project", p),
+                        ("com.docker.compose.service", name),
+                        ("com.docker.compose.project.working_dir", "/src/shop"),
+                        ("com.docker.compose.project.config_files", "compose.yml"),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+                })
+                .unwrap_or_default(),
+            status: status.into(),
+        };
+        let found = projects(&[
+            listed("web", Some("shop"), "Up 2 hours"),
+            listed("db", Some("shop"), "Exited (0) 1 hour ago"),
+            listed("lonely", None, "Up 1 minute"),
+        ]);
+        assert_eq!(
+            found,
+            [FoundProject {
+                name: "shop".into(),
+                dir: Some("/src/shop".into()),
+                files: vec!["/src/shop/compose.yml".into()],
+                containers: 2,
+                running: 1,
+            }]
         );
     }
 

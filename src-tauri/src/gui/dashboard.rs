@@ -48,6 +48,8 @@ pub enum FromDashboard {
     Control(Control),
     /// `true`: start the stack (`up -d`); `false`: stop it.
     Stack(bool),
+    /// Restart the tray app, which reads its settings anew.
+    RestartApp,
 }
 
 /// One message as one line.
@@ -223,6 +225,7 @@ fn carry_out<R: Runtime>(app: &AppHandle<R>, m: FromDashboard) {
                 tracing::warn!("{e}");
             }
         }
+        FromDashboard::RestartApp => app.state::<super::Quit>().restart(app),
     }
 }
 
@@ -241,6 +244,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (stack_tx, _) = watch::channel(StackStatus::new(&settings.stack));
     let (control_tx, control_rx) = mpsc::channel(8);
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
+    let (restart_tx, restart_rx) = mpsc::unbounded_channel();
     let shared = Shared {
         store: Mutex::new(store),
         status: status_rx,
@@ -250,6 +254,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         control: control_tx,
         stack: stack_tx.clone(),
         stack_requests: requests_tx,
+        restart_requests: restart_tx,
     };
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_autostart::init(
@@ -265,7 +270,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 .min_inner_size(640.0, 420.0)
                 .build()?;
             tauri::async_runtime::spawn(listen(app.handle().clone(), status_tx, stack_tx));
-            tauri::async_runtime::spawn(ask(control_rx, requests_rx));
+            tauri::async_runtime::spawn(ask(control_rx, requests_rx, restart_rx));
             Ok(())
         })
         .build(super::context())
@@ -316,13 +321,19 @@ async fn listen<R: Runtime>(
     app.exit(0);
 }
 
-/// Sends the page's requests (pause, resume, start or stop the stack) to the tray app.
-async fn ask(mut control: mpsc::Receiver<Control>, mut stack: mpsc::UnboundedReceiver<bool>) {
+/// Sends the page's requests (pause, resume, restart a container, start or stop the stack,
+/// restart the app) to the tray app.
+async fn ask(
+    mut control: mpsc::Receiver<Control>,
+    mut stack: mpsc::UnboundedReceiver<bool>,
+    mut restart: mpsc::UnboundedReceiver<()>,
+) {
     let mut out = tokio::io::stdout();
     loop {
         let m = tokio::select! {
             Some(c) = control.recv() => FromDashboard::Control(c),
             Some(s) = stack.recv() => FromDashboard::Stack(s),
+            Some(()) = restart.recv() => FromDashboard::RestartApp,
             else => return,
         };
         let Some(line) = encode(&m) else { continue };
@@ -366,6 +377,7 @@ mod tests {
                 by: "dashboard".into(),
             }),
             FromDashboard::Stack(true),
+            FromDashboard::RestartApp,
         ] {
             let line = encode(&m).expect("encodes");
             assert_eq!(decode::<FromDashboard>(line.trim_end()), Some(m));

@@ -86,8 +86,8 @@ pub(crate) fn own_variables() -> impl Iterator<Item = &'static str> {
         .into_iter()
 }
 
-/// Quitting: the engine records its last events, then the app exits.
-pub struct Quit(Mutex<Option<oneshot::Sender<()>>>);
+/// Quitting: the engine records its last events, then the app exits (or starts again).
+pub struct Quit(Mutex<Option<oneshot::Sender<()>>>, AtomicBool);
 
 impl Quit {
     pub fn quit<R: Runtime>(&self, app: &AppHandle<R>) {
@@ -97,6 +97,50 @@ impl Quit {
             }
             None => app.exit(0),
         }
+    }
+
+    /// Quits, then starts the app again (which reads its settings anew). Asked twice, once.
+    pub fn restart<R: Runtime>(&self, app: &AppHandle<R>) {
+        if self.1.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        self.quit(app);
+    }
+
+    /// The engine stopped: exit, or start again when asked to.
+    fn end<R: Runtime>(&self, app: &AppHandle<R>) {
+        if self.1.load(Ordering::Relaxed) {
+            relaunch(app);
+        }
+        app.exit(0)
+    }
+}
+
+/// Starts this program again, as it was started, with the dashboard open (the restart was
+/// asked for there), without the variables this process set for itself (a new one decides
+/// them anew), once this one has let go of its single-instance lock; then exits.
+fn relaunch<R: Runtime>(app: &AppHandle<R>) {
+    tracing::info!("restarting with the new settings");
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!("cannot restart: where this program is: {e}");
+            return;
+        }
+    };
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if !args.iter().any(|a| a == "--open-dashboard") {
+        args.push("--open-dashboard".into());
+    }
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(args);
+    for v in own_variables() {
+        cmd.env_remove(v);
+    }
+    app.cleanup_before_exit();
+    match cmd.spawn() {
+        Ok(_) => std::process::exit(0),
+        Err(e) => tracing::error!("cannot restart: {e}"),
     }
 }
 
@@ -116,6 +160,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (stack_tx, _) = watch::channel(StackStatus::new(&settings.stack));
     let (requests_tx, mut requests_rx) = mpsc::unbounded_channel::<bool>();
+    let (restart_tx, mut restart_rx) = mpsc::unbounded_channel::<()>();
     let notify_settings = settings.notify.clone();
     let stack_configured = crate::docker::stack::Project::from_settings(&settings.stack).is_some();
     let config_file = source.file().map(Path::to_path_buf);
@@ -123,6 +168,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let shared = Shared {
         stack: stack_tx,
         stack_requests: requests_tx,
+        restart_requests: restart_tx,
         store: Mutex::new(Store::open(&db)?),
         status: status_rx,
         settings: settings.clone(),
@@ -138,7 +184,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         }))
         .manage(shared)
         .manage(dashboard)
-        .manage(Quit(Mutex::new(Some(stop_tx))))
+        .manage(Quit(Mutex::new(Some(stop_tx)), AtomicBool::new(false)))
         .setup(move |app| {
             let menu = TrayMenu::new(app.handle())?;
             let tray = TrayIconBuilder::with_id("sickbay")
@@ -169,7 +215,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 if let Err(e) = cli::run_engine(settings, store, shutdown, links).await {
                     tracing::error!("engine stopped: {e:#}");
                 }
-                handle.exit(0);
+                handle.state::<Quit>().end(&handle);
             });
 
             let handle = app.handle().clone();
@@ -183,6 +229,12 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 config_file,
                 events_tx.subscribe(),
             ));
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                if restart_rx.recv().await.is_some() {
+                    handle.state::<Quit>().restart(&handle);
+                }
+            });
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 while let Some(start) = requests_rx.recv().await {
@@ -299,7 +351,19 @@ impl<R: Runtime> TrayMenu<R> {
             let items = new
                 .containers
                 .iter()
-                .map(|line| MenuItem::new(app, line, false, None::<&str>))
+                .map(|entry| {
+                    let actions = entry
+                        .actions
+                        .iter()
+                        .map(|(action, text)| {
+                            MenuItem::with_id(app, action.id(), text, true, None::<&str>)
+                        })
+                        .collect::<tauri::Result<Vec<_>>>()?;
+                    let refs: Vec<&dyn IsMenuItem<R>> =
+                        actions.iter().map(|a| a as &dyn IsMenuItem<R>).collect();
+                    let sub = Submenu::with_items(app, &entry.line, true, &refs)?;
+                    Ok(Box::new(sub) as Box<dyn IsMenuItem<R>>)
+                })
                 .collect::<tauri::Result<Vec<_>>>()?;
             replace_items(app, &self.containers, items, "No containers")?;
         }
@@ -315,6 +379,7 @@ impl<R: Runtime> TrayMenu<R> {
                         true,
                         None::<&str>,
                     )
+                    .map(|i| Box::new(i) as Box<dyn IsMenuItem<R>>)
                 })
                 .collect::<tauri::Result<Vec<_>>>()?;
             replace_items(app, &self.alerts, items, "No alerts")?;
@@ -327,17 +392,17 @@ impl<R: Runtime> TrayMenu<R> {
 fn replace_items<R: Runtime>(
     app: &AppHandle<R>,
     submenu: &Submenu<R>,
-    mut items: Vec<MenuItem<R>>,
+    mut items: Vec<Box<dyn IsMenuItem<R>>>,
     empty: &str,
 ) -> tauri::Result<()> {
     for old in submenu.items()? {
         submenu.remove(&old as &dyn IsMenuItem<R>)?;
     }
     if items.is_empty() {
-        items.push(MenuItem::new(app, empty, false, None::<&str>)?);
+        items.push(Box::new(MenuItem::new(app, empty, false, None::<&str>)?));
     }
     for i in &items {
-        submenu.append(i)?;
+        submenu.append(i.as_ref())?;
     }
     Ok(())
 }
@@ -362,7 +427,6 @@ async fn render<R: Runtime>(
 ) {
     let mut status_rx = app.state::<Shared>().status.clone();
     let mut stack_rx = app.state::<Shared>().stack.subscribe();
-    let max_attempts = app.state::<Shared>().settings.heal.max_attempts;
     let mut incidents = recent_incidents(&app);
     let mut shown: Option<TrayModel> = None;
     loop {
@@ -379,7 +443,6 @@ async fn render<R: Runtime>(
             status: &status,
             incidents: &incidents,
             stack: &stack,
-            max_attempts,
         });
         if shown.as_ref() != Some(&model) {
             if let Err(e) = menu.draw(&app, &tray, shown.as_ref(), &model) {

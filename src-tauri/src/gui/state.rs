@@ -28,6 +28,8 @@ pub struct Shared {
     pub stack: watch::Sender<StackStatus>,
     /// Start (`true`) or stop the stack: the tray app runs compose.
     pub stack_requests: mpsc::UnboundedSender<bool>,
+    /// Restart the tray app (new settings): it stops its engine, then starts again.
+    pub restart_requests: mpsc::UnboundedSender<()>,
 }
 
 /// The path of the config file named on the command line or by `SICKBAY_CONFIG`.

@@ -5,11 +5,11 @@
 //! its items can change: so the menu has a fixed shape (the same top-level items always) and
 //! only texts, enabled flags and the two submenus' entries vary.
 
-use crate::domain::model::{Incident, IncidentStatus, Verdict};
+use crate::domain::model::{Health, Incident, IncidentStatus, Verdict};
 use crate::engine::{ContainerView, StatusView};
 
 /// What a menu item does. Every action of the app is a menu item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     OpenDashboard,
     StartStack,
@@ -18,13 +18,17 @@ pub enum Action {
     TogglePause,
     Quit,
     StopStackAndQuit,
-    /// Open the investigation of an incident ("Recent alerts").
+    /// Open the investigation of an incident ("Recent alerts", a container's submenu).
     Investigate(i64),
+    /// A container's submenu: restart it now, snooze it for an hour, end its snooze.
+    Restart(String),
+    Snooze(String),
+    Unsnooze(String),
 }
 
 impl Action {
     /// The menu item id that carries the action.
-    pub fn id(self) -> String {
+    pub fn id(&self) -> String {
         match self {
             Self::OpenDashboard => "open_dashboard".into(),
             Self::StartStack => "start_stack".into(),
@@ -33,6 +37,9 @@ impl Action {
             Self::Quit => "quit".into(),
             Self::StopStackAndQuit => "stop_stack_and_quit".into(),
             Self::Investigate(id) => format!("investigate:{id}"),
+            Self::Restart(c) => format!("restart:{c}"),
+            Self::Snooze(c) => format!("snooze:{c}"),
+            Self::Unsnooze(c) => format!("unsnooze:{c}"),
         }
     }
 
@@ -44,7 +51,18 @@ impl Action {
             "toggle_pause" => Self::TogglePause,
             "quit" => Self::Quit,
             "stop_stack_and_quit" => Self::StopStackAndQuit,
-            other => Self::Investigate(other.strip_prefix("investigate:")?.parse().ok()?),
+            other => {
+                let (kind, arg) = other.split_once(':')?;
+                // Container names as Docker allows them, nothing else, reach an action.
+                let name = || crate::domain::model::is_container_name(arg).then(|| arg.to_string());
+                match kind {
+                    "investigate" => Self::Investigate(arg.parse().ok()?),
+                    "restart" => Self::Restart(name()?),
+                    "snooze" => Self::Snooze(name()?),
+                    "unsnooze" => Self::Unsnooze(name()?),
+                    _ => return None,
+                }
+            }
         })
     }
 }
@@ -66,8 +84,6 @@ pub struct TrayInput<'a> {
     /// Newest first.
     pub incidents: &'a [Incident],
     pub stack: &'a StackState,
-    /// `[heal] max_attempts`, for "healing (2/3)".
-    pub max_attempts: u32,
 }
 
 /// An entry of "Recent alerts".
@@ -77,6 +93,15 @@ pub struct Alert {
     pub label: String,
 }
 
+/// A container's entry in the containers submenu: a submenu of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEntry {
+    /// Its state in words: "db: running, healthy", "web is unhealthy; restarted 2 of 3 times".
+    pub line: String,
+    /// "Restart now", "Snooze 1 h" or "Unsnooze", and "Investigate" while it has an incident.
+    pub actions: Vec<(Action, &'static str)>,
+}
+
 /// How many incidents "Recent alerts" lists.
 pub const RECENT_ALERTS: usize = 8;
 
@@ -84,10 +109,12 @@ pub const RECENT_ALERTS: usize = 8;
 pub struct TrayModel {
     /// The icon's colour.
     pub verdict: Verdict,
-    /// The disabled first line of the menu: "3 containers healthy", "web: healing (2/3)".
+    /// The disabled first line of the menu: "3 containers healthy", "web is unhealthy;
+    /// restarted 2 of 3 times".
     pub status_line: String,
-    /// The containers submenu: one disabled line per container with its state.
-    pub containers: Vec<String>,
+    /// The containers submenu: one entry per container, its state as its text, its actions
+    /// inside.
+    pub containers: Vec<ContainerEntry>,
     /// "Recent alerts": each opens the investigation of its incident.
     pub alerts: Vec<Alert>,
     /// "Pause monitoring" or "Resume monitoring".
@@ -102,7 +129,6 @@ impl TrayModel {
             status: v,
             incidents: &[],
             stack: &StackState::default(),
-            max_attempts: 0,
         })
     }
 
@@ -121,11 +147,8 @@ impl TrayModel {
             let troubled: Vec<String> = v
                 .containers
                 .iter()
-                .filter(|c| matches!(c.verdict, Some(Verdict::Yellow | Verdict::Red)))
-                .map(|c| match &c.note {
-                    Some(_) => format!("{}: {}", c.name, note(c, input.max_attempts)),
-                    None => format!("{}: {}", c.name, c.health.as_str()),
-                })
+                .filter(|c| in_trouble(c))
+                .map(standing)
                 .collect();
             let running = v.containers.iter().filter(|c| c.verdict.is_some()).count();
             match troubled.len() {
@@ -141,15 +164,9 @@ impl TrayModel {
         let containers = v
             .containers
             .iter()
-            .map(|c| {
-                let mut line = format!("{}: {}", c.name, c.state.as_str());
-                if c.health != crate::domain::model::Health::None {
-                    line.push_str(&format!(", {}", c.health.as_str()));
-                }
-                if c.note.is_some() {
-                    line.push_str(&format!(" ({})", note(c, input.max_attempts)));
-                }
-                line
+            .map(|c| ContainerEntry {
+                line: line(c),
+                actions: actions(c),
             })
             .collect();
         let alerts = input
@@ -191,13 +208,49 @@ fn alert_state(i: &Incident) -> &'static str {
     }
 }
 
-/// A container's note, with the limit when it is being healed and the limit is known:
-/// "healing (2/3)".
-fn note(c: &ContainerView, max_attempts: u32) -> String {
-    match c.healing_attempts {
-        Some(n) if max_attempts > 0 => format!("healing ({n}/{max_attempts})"),
-        _ => c.note.clone().unwrap_or_default(),
+/// A container's line in the containers submenu.
+fn line(c: &ContainerView) -> String {
+    if in_trouble(c) {
+        return standing(c);
     }
+    let mut line = format!("{}: {}", c.name, c.state.as_str());
+    if c.health != Health::None {
+        line.push_str(&format!(", {}", c.health.as_str()));
+    }
+    if let Some(note) = &c.note {
+        line.push_str(&format!(" ({note})"));
+    }
+    line
+}
+
+/// What a person can do with a container from the tray.
+fn actions(c: &ContainerView) -> Vec<(Action, &'static str)> {
+    let name = c.name.clone();
+    let mut actions = vec![(Action::Restart(name.clone()), "Restart now")];
+    actions.push(if c.snoozed_until.is_some() {
+        (Action::Unsnooze(name), "Unsnooze")
+    } else {
+        (Action::Snooze(name), "Snooze 1 h")
+    });
+    if let Some(id) = c.incident_id {
+        actions.push((Action::Investigate(id), "Investigate"));
+    }
+    actions
+}
+
+fn in_trouble(c: &ContainerView) -> bool {
+    matches!(c.verdict, Some(Verdict::Yellow | Verdict::Red))
+}
+
+/// A container in trouble in the engine's words (`ContainerView::standing`).
+fn standing(c: &ContainerView) -> String {
+    c.standing.clone().unwrap_or_else(|| {
+        format!(
+            "{}: {}",
+            c.name,
+            c.note.as_deref().unwrap_or(c.health.as_str())
+        )
+    })
 }
 
 /// What the renderer must change to go from `old` to `new` (the menu's shape never changes).
@@ -241,7 +294,7 @@ impl Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{Health, RunState};
+    use crate::domain::model::RunState;
     use crate::engine::ContainerView;
 
     fn container(name: &str, verdict: Option<Verdict>, note: Option<&str>) -> ContainerView {
@@ -267,7 +320,10 @@ mod tests {
             snoozed_until: None,
             maintenance_until: None,
             sickbay_restarts: 0,
+            gave_up: note == Some("healing failed"),
+            standing: None,
         }
+        .worded(3)
     }
 
     fn incident(id: i64, container: &str, closed: bool) -> Incident {
@@ -303,15 +359,22 @@ mod tests {
             status: &healing,
             incidents: &[],
             stack: &StackState::default(),
-            max_attempts: 3,
         });
         assert_eq!(m.verdict, Verdict::Yellow);
-        assert_eq!(m.status_line, "web: healing (2/3)");
+        assert_eq!(m.status_line, "web is failing; restarted 2 of 3 times");
+        let lines: Vec<&str> = m.containers.iter().map(|c| c.line.as_str()).collect();
         assert_eq!(
-            m.containers,
+            lines,
+            [
+                "db: running, healthy",
+                "web is failing; restarted 2 of 3 times"
+            ]
+        );
+        assert_eq!(
+            m.containers[1].actions,
             vec![
-                "db: running, healthy".to_string(),
-                "web: running, healthy (healing (2/3))".to_string()
+                (Action::Restart("web".into()), "Restart now"),
+                (Action::Snooze("web".into()), "Snooze 1 h"),
             ]
         );
         let down = StatusView::unreachable("unix:///d".into(), "gone".into());
@@ -346,7 +409,7 @@ mod tests {
         v.paused = false;
         let m = TrayModel::from_status(&v);
         assert_eq!(m.verdict, Verdict::Red);
-        assert_eq!(m.status_line, "web: healing failed");
+        assert_eq!(m.status_line, "web still fails; Sickbay stopped trying");
         assert_eq!(m.pause_label, "Pause monitoring");
     }
 
@@ -371,7 +434,6 @@ mod tests {
             status: &v,
             incidents: &[],
             stack,
-            max_attempts: 3,
         };
         let m = TrayModel::compute(&input(&idle));
         assert!(m.stack_enabled);
@@ -397,7 +459,6 @@ mod tests {
             status: &v,
             incidents: &incidents,
             stack: &StackState::default(),
-            max_attempts: 3,
         });
         assert_eq!(m.alerts.len(), RECENT_ALERTS);
         assert_eq!(m.alerts[0].incident_id, 12);
@@ -417,11 +478,19 @@ mod tests {
             Action::Quit,
             Action::StopStackAndQuit,
             Action::Investigate(7),
+            Action::Restart("shop_web_1".into()),
+            Action::Snooze("web.2".into()),
+            Action::Unsnooze("web-3".into()),
         ] {
             assert_eq!(Action::parse(&a.id()), Some(a));
         }
         assert_eq!(Action::parse("status"), None);
         assert_eq!(Action::parse("investigate:x"), None);
+        assert_eq!(
+            Action::parse("restart:web; rm -rf /"),
+            None,
+            "only a name Docker allows"
+        );
     }
 
     #[test]
