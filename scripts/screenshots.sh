@@ -75,7 +75,14 @@ convert "$WORK/root.png" -crop 480x330+800+0 +repage "$OUT/tray-menu.png"
 xdotool mousemove 1080 65
 sleep 1.5
 import -window root "$WORK/root.png"
-convert "$WORK/root.png" -crop 760x330+520+0 +repage "$OUT/tray-containers.png"
+convert "$WORK/root.png" -crop 900x330+380+0 +repage "$OUT/tray-containers.png"
+# A container's own submenu: hover the unhealthy web's entry.
+xdotool mousemove 640 90
+sleep 1
+xdotool mousemove 650 92
+sleep 1.5
+import -window root "$WORK/root.png"
+convert "$WORK/root.png" -crop 1280x330+0+0 +repage "$OUT/tray-container-actions.png"
 xdotool key Escape
 sleep 0.5
 
@@ -85,4 +92,12 @@ sleep 20
 sleep 5
 import -window root "$WORK/root.png"
 convert "$WORK/root.png" -crop 1100x520+0+0 +repage "$OUT/dashboard.png"
-echo "screenshots: $OUT/tray-menu.png $OUT/tray-containers.png $OUT/dashboard.png"
+# The db's log, live (its "Log" button: the window is at the screen's top left).
+docker exec "$(service db)" sh -c 'for l in "starting PostgreSQL 15" "listening on IPv4 address 0.0.0.0, port 5432" \
+    "database system is ready to accept connections"; do echo "$l" >/proc/1/fd/1; done'
+xdotool mousemove 217 259 click 1
+xdotool mousemove 1090 740
+sleep 4
+import -window root "$WORK/root.png"
+convert "$WORK/root.png" -crop 1100x760+0+0 +repage "$OUT/dashboard-log.png"
+echo "screenshots: $OUT/tray-menu.png $OUT/tray-containers.png $OUT/tray-container-actions.png $OUT/dashboard.png $OUT/dashboard-log.png"

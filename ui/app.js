@@ -191,7 +191,8 @@ function renderLog() {
   const pre = $("log-lines");
   const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
   pre.textContent = shown.map((l) => `${new Date(Date.parse(l.at)).toLocaleTimeString()}  ${l.text}`).join("\n");
-  $("log-count").textContent = q ? `${shown.length} of ${st.lines.length} lines match` : `${st.lines.length} lines`;
+  const lines = (n) => `${n} line${n === 1 ? "" : "s"}`;
+  $("log-count").textContent = q ? `${shown.length} of ${lines(st.lines.length)} match` : lines(st.lines.length);
   if (atEnd) pre.scrollTop = pre.scrollHeight;
 }
 
