@@ -47,6 +47,8 @@ TEST_PACKAGES=(
     docker-compose
     python3-venv
     iproute2
+    gnome-keyring
+    libsecret-tools
 )
 
 usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }

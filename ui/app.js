@@ -377,6 +377,18 @@ async function showSetup(configFile) {
   );
 }
 
+$("setup-key-store").addEventListener("click", async () => {
+  const state = $("setup-key-state");
+  try {
+    state.className = "muted";
+    state.textContent = `Key ${await call("store_api_key", { key: $("setup-key").value })}.`;
+    $("setup-key").value = "";
+  } catch (e) {
+    state.className = "error";
+    state.textContent = String(e);
+  }
+});
+
 $("setup-save").addEventListener("click", async () => {
   const picked = document.querySelector("input[name=setup-stack]:checked")?.value ?? "none";
   const project = picked === "none" ? null : found.projects[Number(picked)];

@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import tempfile
@@ -307,8 +308,15 @@ def first_run():
     del env["SICKBAY_CONFIG"]
     written = os.path.join(home, "config", "sickbay", "sickbay.toml")
     app_log = open(os.path.join(ARTIFACTS, "app-first-run.log"), "w")
+    # A D-Bus session and a keychain of the test's own: gnome-keyring unlocked on that bus, its
+    # files in the test's home (the app, its driver and the keychain all talk on it).
+    bus = subprocess.run(["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
+                         env=env, capture_output=True, text=True, check=True).stdout.split()
+    env["DBUS_SESSION_BUS_ADDRESS"], bus_pid = bus[0], int(bus[1])
     driver_proc, wd = None, None
     try:
+        subprocess.run(["gnome-keyring-daemon", "--unlock", "--components=secrets"], input=b"e2e-keyring",
+                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
         driver_proc, wd = start_driver(env, app_log)
         wait_for("the setup", lambda: wd.script("return !document.getElementById('setup').hidden"), 30)
         engine = wait_for("what the setup found", lambda: wd.script(
@@ -316,6 +324,23 @@ def first_run():
         assert "cannot be reached" in engine, engine
         assert wd.script("return document.getElementById('setup-file').textContent") == written
         assert not os.path.exists(written), "nothing written before Save"
+        # The API key goes to the keychain (a real one: gnome-keyring in this D-Bus session).
+        key = "sk-ant-e2e-" + secrets.token_hex(8)
+        wd.script("document.getElementById('setup-key').value = arguments[0];"
+                  "document.getElementById('setup-key-store').click()", key)
+        stored = wait_for("the key stored", lambda: (lambda t: t if t.startswith("Key stored") else None)(
+            wd.script("return document.getElementById('setup-key-state').textContent")), 15)
+        found = subprocess.run(["secret-tool", "lookup", "service", "sickbay", "account", "ANTHROPIC_API_KEY"],
+                               env=env, capture_output=True, text=True).stdout
+        assert found == key, f"the keychain holds {found!r}"
+        assert wd.script("return document.getElementById('setup-key').value") == "", "the field is emptied"
+        app_log.flush()
+        for folder in (ARTIFACTS, os.path.join(home, "data")):
+            for root, _, files in os.walk(folder):
+                for name in files:
+                    with open(os.path.join(root, name), "rb") as f:
+                        assert key.encode() not in f.read(), f"the key is in {name}"
+        log(f"first run: {stored!r}")
         wd.script("document.getElementById('setup-desktop').click()")  # notifications off
         wd.script("document.getElementById('setup-save').click()")
         saved = wait_for("the setup saved", lambda: (lambda t: t if t.startswith("Saved in") else None)(
@@ -331,6 +356,7 @@ def first_run():
         raise
     finally:
         stop_driver(wd, driver_proc)
+        os.kill(bus_pid, signal.SIGTERM)  # the keychain daemon ends with its bus
 
 
 def stop_driver(wd, driver_proc):

@@ -446,6 +446,26 @@ fn projects(listed: &[crate::docker::Listed]) -> Vec<FoundProject> {
     found.into_values().collect()
 }
 
+/// Stores the diagnosis's API key in the OS keychain, under the account `[diagnosis]
+/// api_key_env` names (where the diagnosis looks for it); the key is never shown or logged.
+/// Says where it went.
+#[tauri::command]
+pub async fn store_api_key(shared: State<'_, Shared>, key: String) -> CmdResult<String> {
+    let key = key.trim().to_string();
+    if key.is_empty() || key.chars().any(char::is_whitespace) {
+        return Err("an API key is one word: paste it without spaces".into());
+    }
+    let account = shared.settings.diagnosis.api_key_env.clone();
+    let stored = account.clone();
+    tokio::task::spawn_blocking(move || crate::agent::keychain::store(&stored, &key))
+        .await
+        .map_err(|e| e.to_string())??;
+    Ok(format!(
+        "stored in the keychain, service {}, account {account}",
+        crate::agent::keychain::SERVICE
+    ))
+}
+
 /// Restarts the tray app (and so this dashboard), which reads its settings anew.
 #[tauri::command]
 pub fn restart_app(shared: State<'_, Shared>) -> CmdResult<()> {
@@ -495,6 +515,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         save_settings,
         restart_app,
         discover,
+        store_api_key,
         stack,
         stack_run,
         autostart,
