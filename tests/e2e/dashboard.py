@@ -285,12 +285,31 @@ services:
         time.sleep(0.5)
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard.png"))
         log(f"screenshots in {ARTIFACTS}")
+
+        # "Restart Sickbay now" (shown since a setting was saved): the engine stops cleanly and
+        # the tray app starts again, with the saved setting and its dashboard open.
+        monitor_log = os.path.join(home, "data", "logs", "monitor.log")
+        first = app_pids(home)
+        wd.script("document.querySelector('nav button[data-tab=settings]').click()")
+        try:
+            wd.script("document.getElementById('restart-app').click()")
+        except RuntimeError as e:  # the page may be gone before it answers: it restarts
+            log(f"the restart's click: {e}")
+        again = wait_for("the app started again", lambda: (lambda p: p if p and not p & first else None)(
+            app_pids(home)), 60)
+        wait_for("the new engine's start", lambda: open(monitor_log).read().count("] monitor_started") == 2, 60)
+        assert "] monitor_stopped" in open(monitor_log).read(), "the old engine stopped cleanly"
+        with open(f"/proc/{min(again)}/cmdline", "rb") as f:
+            assert b"--open-dashboard" in f.read().split(b"\0")
+        log(f"restarted: pids {sorted(first)} → {sorted(again)}")
         print("e2e: dashboard lists containers and shows a new incident: ok")
     except BaseException:
         log(f"failed; the app's output is in {app_log.name}")
         raise
     finally:
         stop_driver(wd, driver_proc)
+        for pid in app_pids(home):  # a restarted app is no child of the driver's
+            os.kill(pid, signal.SIGTERM)
         for name in made:
             subprocess.run(["docker", "rm", "-f", name], capture_output=True)
         for tool in (["docker", "compose"], ["docker-compose"]):
@@ -357,6 +376,25 @@ def first_run():
     finally:
         stop_driver(wd, driver_proc)
         os.kill(bus_pid, signal.SIGTERM)  # the keychain daemon ends with its bus
+
+
+def app_pids(home):
+    """The tray app's processes (not its dashboard) that run on `home`'s data folder."""
+    data = f"SICKBAY_DATA_DIR={os.path.join(home, 'data')}".encode()
+    pids = set()
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{p}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == b"sickbay" and b"dashboard" not in argv and data in env:
+            pids.add(int(p))
+    return pids
 
 
 def stop_driver(wd, driver_proc):
