@@ -100,4 +100,10 @@ xdotool mousemove 1090 740
 sleep 4
 import -window root "$WORK/root.png"
 convert "$WORK/root.png" -crop 1100x760+0+0 +repage "$OUT/dashboard-log.png"
-echo "screenshots: $OUT/tray-menu.png $OUT/tray-containers.png $OUT/tray-container-actions.png $OUT/dashboard.png $OUT/dashboard-log.png"
+# Its settings, edited in place.
+xdotool mousemove 283 153 click 1
+xdotool mousemove 1090 740
+sleep 2
+import -window root "$WORK/root.png"
+convert "$WORK/root.png" -crop 1100x560+0+0 +repage "$OUT/dashboard-settings.png"
+echo "screenshots: $OUT/tray-menu.png $OUT/tray-containers.png $OUT/tray-container-actions.png $OUT/dashboard.png $OUT/dashboard-log.png $OUT/dashboard-settings.png"
