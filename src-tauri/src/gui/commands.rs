@@ -302,6 +302,13 @@ impl Shared {
     }
 }
 
+/// The dashboard process's one Docker client: the log tail asks every 2 s, and connecting
+/// negotiates the API version each time. A connection that failed is tried again next time.
+async fn docker() -> Result<&'static Docker, crate::docker::DockerError> {
+    static DOCKER: tokio::sync::OnceCell<Docker> = tokio::sync::OnceCell::const_new();
+    DOCKER.get_or_try_init(Docker::connect).await
+}
+
 /// A container's log for the dashboard's live tail: its last [`TAIL_LINES`] lines, or those
 /// written after `after` (the cursor the last call returned), with the container's secrets
 /// removed and ANSI codes stripped (the page shows them as plain text).
@@ -312,7 +319,7 @@ pub async fn logs(container: String, after: Option<String>) -> CmdResult<LogTail
         Some(a) => Some(a.parse().map_err(|_| format!("not a log cursor: {a}"))?),
         None => None,
     };
-    let docker = Docker::connect().await.map_err(|e| e.to_string())?;
+    let docker = docker().await.map_err(|e| e.to_string())?;
     let info = docker
         .inspect(&ContainerId(container))
         .await
@@ -392,7 +399,7 @@ pub struct Found {
 #[tauri::command]
 pub async fn discover() -> Found {
     let endpoint = crate::docker::endpoint();
-    let listed = match Docker::connect().await {
+    let listed = match docker().await {
         Ok(d) => d.list(&[]).await,
         Err(e) => Err(e),
     };
