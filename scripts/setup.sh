@@ -38,6 +38,8 @@ TEST_PACKAGES=(
     dunst
     libnotify-bin
     webkit2gtk-driver
+    systemd
+    desktop-file-utils
     xterm
     imagemagick
     xdotool

@@ -1,6 +1,6 @@
 //! Webhook notifications from a live `sickbay watch`: a receiver on loopback records the posts.
 //! Two containers failing together make one message; the ntfy and Slack shapes are what those
-//! services accept.
+//! services accept. A webhook set while `watch` runs is used without a restart.
 
 use crate::support::common::*;
 use crate::support::http_stand_in::{HttpStandIn, Reply};
@@ -89,4 +89,54 @@ fn ntfy_and_slack_get_their_own_shapes() {
         }
         assert!(s.stop_watch());
     }
+}
+
+#[test]
+fn a_webhook_set_while_watch_runs_is_used_without_a_restart() {
+    let receiver = HttpStandIn::start(vec![Reply::json(200, serde_json::json!({}))]);
+    let mut s = Scenario::new("hook-live");
+    let name = s.container(
+        "a",
+        &["--label", "sickbay.heal=none"],
+        "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 3",
+    );
+    s.start_watch("");
+    // A mistake in the file changes nothing, says where, and stops nothing.
+    s.config("[notify]\ncoalesce_seconds = \"soon\"\n");
+    wait_until(15, "the refusal in the diagnostics", || {
+        s.watch_stderr().contains("the settings in use are kept")
+    });
+    let err = s.watch_stderr();
+    assert!(
+        err.contains("sickbay.toml") && err.contains("coalesce_seconds"),
+        "{err}"
+    );
+    // Mended, with a webhook; `SIGHUP` (a service's reload) reads it at once.
+    s.config(&format!(
+        "[notify]\nwebhook_url = \"{}/hook\"\ncoalesce_seconds = 1\n\
+         [retention]\nlog_keep = 7\n",
+        receiver.base_url
+    ));
+    s.signal_watch("HUP");
+    // The same reading says what waits for a restart.
+    wait_until(15, "the new settings read", || {
+        s.watch_stderr()
+            .contains("[retention] take effect when Sickbay restarts")
+    });
+    assert!(
+        s.watch_running(),
+        "SIGHUP ends nothing: {}",
+        s.watch_stderr()
+    );
+    s.go_when_watched(&name);
+    wait_until(30, "a post to the webhook set meanwhile", || {
+        !receiver.requests().is_empty()
+    });
+    let body = receiver.requests()[0].json();
+    assert_eq!(body["failure"], true, "{body}");
+    assert!(
+        body["title"].as_str().unwrap_or("").contains(&name),
+        "{body}"
+    );
+    assert!(s.stop_watch());
 }

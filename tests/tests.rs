@@ -17,6 +17,7 @@ mod notifications;
 mod postgres_mirror;
 mod postgres_tls;
 mod secrets;
+mod service;
 mod snooze;
 mod stack;
 mod status;

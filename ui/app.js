@@ -343,13 +343,21 @@ async function saveSetting(key, value) {
     renderSettingRows(saved.rows);
     $("config-file").textContent = saved.config_file;
     state.className = "muted";
-    state.textContent = `Saved ${key} in ${saved.config_file}. Sickbay uses it from its next start.`;
-    $("restart-app").hidden = false;
+    const now = saved.applied.includes(key.split(".")[0]) ? " In use now." : "";
+    state.textContent = `Saved ${key} in ${saved.config_file}.${now}`;
   } catch (e) {
     state.className = "error";
     state.textContent = String(e);
     renderSettingRows(settingRows);
   }
+}
+
+/** The saved sections that apply only when Sickbay restarts (the tray app tells). */
+function renderRestartNeeded(sections) {
+  $("restart-needed").textContent = sections.length
+    ? `${sections.map((s) => `[${s}]`).join(", ")} changed: in use when Sickbay restarts.`
+    : "";
+  $("restart-needed-line").hidden = sections.length === 0;
 }
 
 $("restart-app").addEventListener("click", () => call("restart_app").catch(showError));
@@ -401,10 +409,8 @@ $("setup-save").addEventListener("click", async () => {
     const saved = await call("save_settings", { changes });
     renderSettingRows(saved.rows);
     $("setup-state").className = "muted";
-    $("setup-state").textContent = `Saved in ${saved.config_file}. Sickbay uses it from its next start.`;
+    $("setup-state").textContent = `Saved in ${saved.config_file}. In use now.`;
     $("setup-save").disabled = true;
-    $("restart-app").hidden = false;
-    $("setup").append($("restart-app"));
   } catch (e) {
     $("setup-state").className = "error";
     $("setup-state").textContent = String(e);
@@ -419,6 +425,7 @@ async function loadSettings() {
   if (!s.config_file_exists) showSetup(s.config_file).catch(showError);
   $("data-origin").textContent = `(${ORIGIN[s.data_dir_origin]})`;
   renderSettingRows(s.rows);
+  renderRestartNeeded(s.restart_needed);
   try {
     $("autostart").checked = await call("autostart");
   } catch (e) {
@@ -462,6 +469,7 @@ async function start() {
     if (row.event.startsWith("container_") && row.event !== "container_unhealthy") refreshMetrics();
   });
   await on("stack", renderStack);
+  await on("restart_needed", renderRestartNeeded);
   renderStack(await call("stack"));
   status = await call("status");
   renderStatus();

@@ -12,6 +12,7 @@ pub mod lock;
 pub mod metrics;
 pub mod notify;
 pub mod paths;
+pub mod service;
 pub mod storage;
 pub mod telemetry;
 

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
-use crate::config::{Notify, WebhookFormat};
+use crate::config::{Notify, Settings, WebhookFormat};
 use crate::domain::event::Event;
 use crate::domain::words::{self, Told};
 use crate::storage::store::EventRow;
@@ -116,6 +116,13 @@ impl Coalescer {
             last_sent: HashMap::new(),
             incidents: HashMap::new(),
         }
+    }
+
+    /// New timings (the settings changed); what is pending and what was told are kept.
+    pub fn set(&mut self, window: Duration, quiet: Duration, on_heal: bool) {
+        self.window = window;
+        self.quiet = quiet;
+        self.on_heal = on_heal;
     }
 
     pub fn push(&mut self, e: &EventRow, now: Instant) {
@@ -301,27 +308,38 @@ pub fn webhook_payload(
     }
 }
 
-/// Coalesces the engine's events into [`Message`]s and hands each to `send`, until the bus
-/// closes. Every channel (webhook, desktop) runs on this.
+/// Coalesces the engine's events into [`Message`]s and hands each to `send` with the
+/// `[notify]` settings in force, until the bus closes. Every channel (webhook, desktop) runs
+/// on this; new settings (`config::live`) apply from the next event.
 pub async fn coalesce<F, Fut>(
-    settings: &Notify,
+    mut live: watch::Receiver<Settings>,
     mut events: broadcast::Receiver<EventRow>,
     mut send: F,
 ) where
-    F: FnMut(Message) -> Fut,
+    F: FnMut(Notify, Message) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut c = Coalescer::new(
-        Duration::from_secs(settings.coalesce_seconds),
-        Duration::from_secs(settings.quiet_minutes * 60),
-        settings.on_heal,
-    );
+    let timings = |n: &Notify| {
+        (
+            Duration::from_secs(n.coalesce_seconds),
+            Duration::from_secs(n.quiet_minutes * 60),
+            n.on_heal,
+        )
+    };
+    let mut settings = live.borrow_and_update().notify.clone();
+    let (window, quiet, on_heal) = timings(&settings);
+    let mut c = Coalescer::new(window, quiet, on_heal);
     loop {
         let due = c.due();
         let event = tokio::select! {
             e = events.recv() => Some(e),
             _ = sleep_until(due) => None,
         };
+        if live.has_changed().unwrap_or(false) {
+            settings = live.borrow_and_update().notify.clone();
+            let (window, quiet, on_heal) = timings(&settings);
+            c.set(window, quiet, on_heal);
+        }
         match event {
             Some(Ok(e)) => c.push(&e, Instant::now()),
             Some(Err(broadcast::error::RecvError::Lagged(n))) => {
@@ -331,39 +349,42 @@ pub async fn coalesce<F, Fut>(
             None => {}
         }
         if let Some(m) = c.flush(Instant::now()) {
-            send(m).await;
+            send(settings.clone(), m).await;
         }
     }
 }
 
 /// Posts the coalesced notifications of the engine's events to the webhook until the bus
 /// closes. Failures are logged, never fatal.
-pub async fn run_webhook(settings: Notify, events: broadcast::Receiver<EventRow>) {
-    let url = settings.webhook_url.trim().to_string();
-    if url.is_empty() {
-        return;
-    }
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("no webhook notifications: {e}");
-            return;
-        }
-    };
+pub async fn run_webhook(live: watch::Receiver<Settings>, events: broadcast::Receiver<EventRow>) {
     let host = gethostname::gethostname().to_string_lossy().into_owned();
-    // The path of a Slack, Discord or ntfy URL is the secret: messages show it masked.
-    let shown = crate::domain::redact::mask(&url);
-    coalesce(&settings, events, |m| {
-        let (body, headers) = webhook_payload(settings.webhook_format, &m, &host);
-        let mut req = client.post(&url).body(body);
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        let shown = shown.clone();
+    // Made at the first message to post (most setups have no webhook).
+    let mut client: Option<reqwest::Client> = None;
+    coalesce(live, events, |settings, m| {
+        let url = settings.webhook_url.trim().to_string();
+        // The path of a Slack, Discord or ntfy URL is the secret: messages show it masked.
+        let shown = crate::domain::redact::mask(&url);
+        let req = if url.is_empty() {
+            None
+        } else {
+            if client.is_none() {
+                client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| tracing::error!("no webhook notifications: {e}"))
+                    .ok();
+            }
+            client.as_ref().map(|c| {
+                let (body, headers) = webhook_payload(settings.webhook_format, &m, &host);
+                headers
+                    .into_iter()
+                    .fold(c.post(&url).body(body), |r, (k, v)| r.header(k, v))
+            })
+        };
         async move {
+            let Some(req) = req else {
+                return;
+            };
             match req.send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => tracing::warn!(

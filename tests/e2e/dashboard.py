@@ -102,8 +102,7 @@ services:
 """)
     with open(config, "w") as f:
         f.write(f'# The e2e test\'s configuration: this comment stays.\n'
-                f'[monitoring]\ninterval_seconds = 2  # fast\nlabel_selector = ["{LABEL}"]\n'
-                f'[stack]\ncompose_file = "compose.yml"\nproject_name = "{project}"\n')
+                f'[monitoring]\ninterval_seconds = 2  # fast\nlabel_selector = ["{LABEL}"]\n')
     env = app_env(home, config)
     ok, sick = f"sbt-e2e-{RUN}-ok", f"sbt-e2e-{RUN}-sick"
     made = []
@@ -133,6 +132,9 @@ services:
 
         driver_proc, wd = start_driver(env, app_log)
         log("session started")
+        # No stack set yet: the page says how to set one instead of showing its buttons.
+        wait_for("how to set a stack", lambda: wd.script(
+            "return !document.getElementById('stack-none').hidden && document.getElementById('stack').hidden"), 15)
 
         rows = "return [...document.querySelectorAll('#container-rows tr[data-container]')].map(r => r.dataset.container)"
         listed = wait_for("the test containers in the dashboard",
@@ -253,19 +255,38 @@ services:
                                "interval_seconds = 2  # fast\n"), text
         assert "[heal]\nmax_attempts = 5\n" in text, text
         assert wd.script(origin, "heal.max_attempts") == "file"
+        # The heal policy is the engine's: the page says it waits for a restart, and offers one.
+        pending = wait_for("the restart asked for", lambda: wd.script(
+            "const p = document.getElementById('restart-needed-line');"
+            "return !p.hidden && document.getElementById('restart-needed').textContent"), 15)
+        assert pending == "[heal] changed: in use when Sickbay restarts.", pending
         set_value("monitoring.interval_seconds", "0")
         refused = wait_for("the refusal", lambda: (lambda t: t if "invalid configuration" in t else None)(
             wd.script(state)), 15)
         assert "monitoring.interval_seconds" in refused and "must be at least 1" in refused, refused
         with open(config) as f:
             assert f.read() == text, "a refused value writes nothing"
-        assert not wd.script("return document.getElementById('restart-app').hidden")
+        assert not wd.script("return document.getElementById('restart-needed-line').hidden")
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard-settings.png"))
         log(f"settings: ok; a refused value: {refused!r}")
 
+        # The stack set from the page is in use at once, without a restart: the tray app reads
+        # the file, and the stack's buttons appear with its compose file.
+        set_value("stack.compose_file", compose)
+        wait_for("the compose file saved", lambda: wd.script(state).startswith("Saved stack.compose_file"), 15)
+        assert wd.script(state).endswith("In use now."), wd.script(state)
+        set_value("stack.project_name", project)
+        wait_for("the project saved", lambda: wd.script(state).startswith("Saved stack.project_name"), 15)
+        assert wd.script("return document.getElementById('restart-needed').textContent").startswith("[heal] changed")
+        with open(config) as f:
+            text = f.read()
+        assert f'[stack]\ncompose_file = "{compose}"\nproject_name = "{project}"\n' in text, text
+
         # One click starts the compose stack (`up -d`), one stops it (`stop`: nothing removed).
         wd.script("document.querySelector('nav button[data-tab=containers]').click()")
-        assert wd.script("return document.getElementById('stack-file').textContent") == compose
+        wait_for("the stack's buttons", lambda: wd.script(
+            "return !document.getElementById('stack').hidden && document.getElementById('stack-file').textContent")
+            == compose, 15)
         stack_state = "return document.getElementById('stack-state').textContent"
         wd.script("document.getElementById('stack-start').click()")
         wait_for("the stack started", lambda: "done" in wd.script(stack_state), 60)
@@ -286,7 +307,7 @@ services:
         wd.screenshot(os.path.join(ARTIFACTS, "dashboard.png"))
         log(f"screenshots in {ARTIFACTS}")
 
-        # "Restart Sickbay now" (shown since a setting was saved): the engine stops cleanly and
+        # "Restart Sickbay now" (shown since the heal policy changed): the engine stops cleanly and
         # the tray app starts again, with the saved setting and its dashboard open.
         monitor_log = os.path.join(home, "data", "logs", "monitor.log")
         first = app_pids(home)

@@ -274,6 +274,14 @@ impl Scenario {
         std::fs::read_to_string(self.dir.path().join("watch.stderr")).unwrap_or_default()
     }
 
+    /// Sends `signal` (`HUP`, ...) to `watch`.
+    pub fn signal_watch(&self, signal: &str) {
+        let pid = self.watch.as_ref().expect("watch runs").id().to_string();
+        let _ = Command::new("kill")
+            .args([format!("-{signal}").as_str(), &pid])
+            .status();
+    }
+
     /// Whether `watch` is still running.
     pub fn watch_running(&mut self) -> bool {
         self.watch

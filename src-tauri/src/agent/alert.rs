@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::config::Settings;
 use crate::domain::event::Event;
@@ -64,6 +64,12 @@ impl AlertWatcher {
             restarted: HashSet::new(),
             escalated: HashSet::new(),
         }
+    }
+
+    /// New `[alerts]` limits (the settings changed): the failures seen so far are kept.
+    pub fn set_limits(&mut self, threshold: usize, window: Duration) {
+        self.threshold = threshold.max(1);
+        self.window = window;
     }
 
     /// Feeds one event; returns the incident to escalate and why, at most once per incident.
@@ -121,21 +127,24 @@ impl AlertWatcher {
 }
 
 /// Runs the alert watcher on the engine's event bus until the bus closes.
-/// Escalations are sent on `bus` too, for the notifications.
+/// Escalations are sent on `bus` too, for the notifications. `live`: the settings, whose
+/// `[alerts]`, `[diagnosis]` and `[escalation]` are used as they change.
 pub async fn run(
-    settings: Settings,
+    live: watch::Receiver<Settings>,
     data: DataDir,
     mut events: broadcast::Receiver<EventRow>,
     bus: broadcast::Sender<EventRow>,
-    status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
+    status: watch::Receiver<crate::engine::StatusView>,
 ) {
+    let mut live = live;
+    let mut settings = live.borrow_and_update().clone();
     let mut watcher = AlertWatcher::new(
         settings.alerts.failure_threshold as usize,
         Duration::from_secs(settings.alerts.window_minutes * 60),
     );
     let (match_tx, mut matches) = tokio::sync::mpsc::channel::<LogMatch>(64);
     let follower = tokio::spawn(watch_logs(
-        patterns(&settings),
+        live.clone(),
         Duration::from_secs(settings.monitoring.interval_seconds),
         settings.monitoring.concurrency,
         status,
@@ -146,6 +155,14 @@ pub async fn run(
     let logs = data.logs_dir();
     loop {
         let e = tokio::select! {
+            Ok(()) = live.changed() => {
+                settings = live.borrow_and_update().clone();
+                watcher.set_limits(
+                    settings.alerts.failure_threshold as usize,
+                    Duration::from_secs(settings.alerts.window_minutes * 60),
+                );
+                continue;
+            }
             m = matches.recv(), if following => {
                 if m.is_none() {
                     following = false;
@@ -316,16 +333,14 @@ struct LogCursor {
 /// first seen running. Looking costs a short request per container, where following each log kept
 /// a connection (and its buffers) open per container: about 16 MB at 500 containers.
 async fn watch_logs(
-    patterns: Vec<(String, regex::Regex)>,
+    mut live: watch::Receiver<Settings>,
     every: Duration,
     concurrency: usize,
-    mut status: tokio::sync::watch::Receiver<crate::engine::StatusView>,
+    mut status: watch::Receiver<crate::engine::StatusView>,
     tx: tokio::sync::mpsc::Sender<LogMatch>,
 ) {
     use futures_util::StreamExt;
-    if patterns.is_empty() {
-        return;
-    }
+    let mut patterns = patterns(&live.borrow_and_update());
     let mut read: HashMap<String, LogCursor> = HashMap::new();
     let mut docker: Option<crate::docker::Docker> = None;
     let mut tick = tokio::time::interval(every);
@@ -350,6 +365,12 @@ async fn watch_logs(
                 }
                 continue;
             }
+        }
+        if live.has_changed().unwrap_or(false) {
+            patterns = self::patterns(&live.borrow_and_update());
+        }
+        if patterns.is_empty() {
+            continue;
         }
         let running: HashMap<String, String> = status
             .borrow()

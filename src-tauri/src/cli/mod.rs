@@ -88,12 +88,50 @@ pub enum Command {
     Up,
     /// Stops the compose stack (`stop`: nothing is removed, no volume, no container).
     Down,
+    /// Runs `sickbay watch` as a systemd service: install, uninstall, status, or print the
+    /// unit. A user service by default (`systemctl --user`); `--system` for the machine's.
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// Claude Code's PreToolUse hook: reads the tool call as JSON on stdin; exit 2 blocks it.
     #[command(hide = true)]
     Guard,
     /// The dashboard window, as the tray app starts it (its messages on stdin and stdout).
     #[command(hide = true)]
     Dashboard,
+}
+
+/// What `sickbay service` does.
+#[derive(Debug, Subcommand)]
+pub enum ServiceAction {
+    /// Writes the unit (this program, `watch`; the `--config` and `SICKBAY_DATA_DIR` in use),
+    /// enables it and starts it.
+    Install {
+        /// The system's service (root): its own user in the `docker` group, data in
+        /// /var/lib/sickbay, settings in /etc/sickbay/sickbay.toml (the example written when
+        /// there is none).
+        #[arg(long)]
+        system: bool,
+        /// Enable it, but do not start it now.
+        #[arg(long)]
+        no_start: bool,
+    },
+    /// Stops and disables the service and removes its unit; data and settings stay.
+    Uninstall {
+        #[arg(long)]
+        system: bool,
+    },
+    /// The unit file and what systemd says of the service.
+    Status {
+        #[arg(long)]
+        system: bool,
+    },
+    /// Prints the unit that `install` writes.
+    Unit {
+        #[arg(long)]
+        system: bool,
+    },
 }
 
 /// An error with the exit code it maps to.
@@ -135,12 +173,11 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
                 tracing::info!("configuration from {}", p.display());
             }
             let store = Store::open(&paths::database_file())?;
-            runtime()?.block_on(run_engine(
-                settings,
-                store,
-                shutdown_signal(),
-                engine::Links::default(),
-            ))?;
+            runtime()?.block_on(async {
+                let (tx, live) = tokio::sync::watch::channel(settings.clone());
+                tokio::spawn(crate::config::live::follow(source, settings, tx, None));
+                run_engine(live, store, shutdown_signal(), engine::Links::default()).await
+            })?;
             Ok(())
         }
         Command::Status { json } => {
@@ -213,6 +250,7 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
         Command::Up => stack(cli, crate::docker::stack::Op::Up),
         Command::Down => stack(cli, crate::docker::stack::Op::Stop),
         Command::Guard => guard(),
+        Command::Service { action } => service(cli, action),
         Command::Dashboard => Err(anyhow::anyhow!(
             "the dashboard is part of the tray app, and this build has none (built without the \
              `gui` feature)"
@@ -464,6 +502,88 @@ fn guard() -> Result<(), Failure> {
 }
 
 /// Prints a failure once, with its chain, and returns the exit code.
+/// `sickbay service ...`.
+fn service(cli: &Cli, action: &ServiceAction) -> Result<(), Failure> {
+    use crate::service::{self as svc, Scope};
+    let scope = |system: bool| if system { Scope::System } else { Scope::User };
+    let unit = |system: bool| -> Result<svc::Unit, Failure> {
+        let exe = std::env::current_exe()?;
+        let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+        let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        Ok(svc::Unit {
+            scope: scope(system),
+            exe,
+            config: cli.config.as_deref().map(absolute),
+            data: paths::data_dir_from_env().as_deref().map(absolute),
+        })
+    };
+    let mut out = std::io::stdout().lock();
+    match action {
+        ServiceAction::Unit { system } => write!(out, "{}", unit(*system)?.text())?,
+        ServiceAction::Install { system, no_start } => {
+            let done = svc::install(&unit(*system)?, !no_start).map_err(|e| anyhow::anyhow!(e))?;
+            writeln!(out, "unit written: {}", done.unit.display())?;
+            if let Some(c) = &done.config_written {
+                writeln!(out, "settings written (the example): {}", c.display())?;
+            }
+            let user = if *system { "" } else { " --user" };
+            match done.started {
+                Ok(()) if *no_start => writeln!(
+                    out,
+                    "enabled; start it with: systemctl{user} start {}",
+                    svc::UNIT
+                )?,
+                Ok(()) => writeln!(
+                    out,
+                    "enabled and started; see it with: sickbay service status{}",
+                    if *system { " --system" } else { "" }
+                )?,
+                Err(e) => {
+                    return Err(anyhow::anyhow!(
+                        "{e}\nthe unit is in place: once systemd runs, `systemctl{user} \
+                         daemon-reload && systemctl{user} enable --now {}` starts it",
+                        svc::UNIT
+                    )
+                    .into())
+                }
+            }
+        }
+        ServiceAction::Uninstall { system } => {
+            match svc::uninstall(scope(*system)).map_err(|e| anyhow::anyhow!(e))? {
+                None => writeln!(out, "no Sickbay service is installed")?,
+                Some((path, stopped)) => {
+                    if let Err(e) = stopped {
+                        writeln!(out, "note: {e}")?;
+                    }
+                    writeln!(
+                        out,
+                        "removed {} (the data and settings stay)",
+                        path.display()
+                    )?;
+                }
+            }
+        }
+        ServiceAction::Status { system } => {
+            let (file, said) = svc::status(scope(*system)).map_err(|e| anyhow::anyhow!(e))?;
+            match &file {
+                Some(f) => writeln!(out, "unit: {}", f.display())?,
+                None => writeln!(out, "unit: not installed")?,
+            }
+            match said {
+                Ok(text) => write!(out, "{text}")?,
+                Err(e) => writeln!(out, "systemd: {e}")?,
+            }
+            if file.is_none() {
+                return Err(Failure {
+                    code: 3,
+                    error: anyhow::anyhow!("no Sickbay service is installed"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn report(f: Failure) -> ExitCode {
     eprintln!("sickbay: {:#}", f.error);
     ExitCode::from(f.code)

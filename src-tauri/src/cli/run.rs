@@ -7,14 +7,18 @@ use super::*;
 /// Runs the engine, with the alert watcher on its events and the Postgres mirror beside it
 /// when one is configured, until
 /// `shutdown`; then the mirror sends what is pending (the engine's last events included).
-/// The one way both `watch` and the tray app run Sickbay.
+/// The one way both `watch` and the tray app run Sickbay. `live`: the settings, and each new
+/// version of them while it runs (`config::live::follow`); the engine, the mirror and the
+/// metrics server keep those they started with, the rest reads them as it goes.
 pub async fn run_engine(
-    settings: Settings,
+    live: tokio::sync::watch::Receiver<Settings>,
     store: Store,
     shutdown: impl std::future::Future<Output = ()>,
     links: engine::Links,
 ) -> anyhow::Result<()> {
+    let settings = live.borrow().clone();
     let mut links = links;
+    links.settings.get_or_insert_with(|| live.clone());
     let bus = links
         .events
         .get_or_insert_with(|| tokio::sync::broadcast::channel(1024).0)
@@ -35,16 +39,13 @@ pub async fn run_engine(
         status_tx.subscribe(),
     ));
     let alerts = tokio::spawn(crate::agent::alert::run(
-        settings.clone(),
+        live.clone(),
         paths::DataDir::current(),
         bus.subscribe(),
         bus.clone(),
         status,
     ));
-    let webhook = tokio::spawn(crate::notify::run_webhook(
-        settings.notify.clone(),
-        bus.subscribe(),
-    ));
+    let webhook = tokio::spawn(crate::notify::run_webhook(live.clone(), bus.subscribe()));
     let mut metrics = tokio::task::JoinSet::new();
     if let Some(listen) = settings.metrics.address() {
         metrics.spawn(crate::metrics::serve(

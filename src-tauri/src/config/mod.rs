@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod edit;
 mod labels;
+pub mod live;
 mod locate;
 
 use labels::validate_url;

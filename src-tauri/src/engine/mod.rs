@@ -126,6 +126,9 @@ pub struct Links {
     /// Where the engine keeps a small JSON record of what other processes cannot see in the
     /// history (`history_errors`), for `status` and `doctor`.
     pub state_file: Option<PathBuf>,
+    /// The settings as the file changes (`config::live`): the engine takes the
+    /// `[[maintenance]]` windows from each new version; the rest waits for a restart.
+    pub settings: Option<watch::Receiver<Settings>>,
 }
 
 /// A user's control of a running engine.
@@ -216,6 +219,7 @@ pub async fn run(
     let sweep_now = Arc::new(Notify::new());
     let paused = Arc::new(AtomicBool::new(false));
     let mut control = links.control;
+    let mut links_settings = links.settings;
     let max_bytes = settings.retention.log_max_mb * 1024 * 1024;
     let log = match LogFile::open(
         &logs_dir.join("monitor.log"),
@@ -286,6 +290,7 @@ pub async fn run(
             _ = retention.tick() => engine.apply_retention(),
             _ = snoozes.tick() => engine.reload_snoozes(),
             Some(c) = next_control(&mut control) => engine.control(c),
+            Some(s) = next_settings(&mut links_settings) => engine.set_windows(&s),
         }
     }
     connection.abort();
@@ -298,6 +303,19 @@ pub async fn run(
     engine.record(Event::MonitorStopped, None, None, String::new());
     engine.history.remove();
     Ok(())
+}
+
+/// The next version of the settings (never, once the sender is gone).
+async fn next_settings(rx: &mut Option<watch::Receiver<Settings>>) -> Option<Settings> {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    if r.changed().await.is_err() {
+        *rx = None;
+        return None;
+    }
+    let s = r.borrow_and_update().clone();
+    Some(s)
 }
 
 async fn next_control(control: &mut Option<mpsc::Receiver<Control>>) -> Option<Control> {
@@ -413,7 +431,23 @@ async fn sweep_loop(
     }
 }
 
+/// The `[[maintenance]]` windows of `settings` (checked when they were loaded).
+fn windows(settings: &Settings) -> Vec<crate::domain::maintenance::Window> {
+    settings
+        .maintenance
+        .iter()
+        .filter_map(|m| m.window().ok())
+        .collect()
+}
+
 impl Engine {
+    /// The `[[maintenance]]` windows of new settings, in force at once.
+    fn set_windows(&mut self, settings: &Settings) {
+        self.windows = windows(settings);
+        self.settings.maintenance = settings.maintenance.clone();
+        self.reload_snoozes();
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn new(
         settings: Settings,
@@ -425,11 +459,7 @@ impl Engine {
         events_tx: Option<broadcast::Sender<EventRow>>,
         state_file: Option<PathBuf>,
     ) -> Self {
-        let windows = settings
-            .maintenance
-            .iter()
-            .filter_map(|m| m.window().ok())
-            .collect();
+        let windows = windows(&settings);
         Self {
             limits: Limits::from_settings(&settings),
             settings,

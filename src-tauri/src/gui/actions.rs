@@ -77,7 +77,8 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, action: Action) {
 /// to quit). Refused while another run is under way.
 pub fn run_stack<R: Runtime>(app: &AppHandle<R>, op: Op, quit: bool) -> Result<(), String> {
     let shared = app.state::<Shared>();
-    let (tool, project) = match stack::configured(&shared.settings.stack) {
+    let stack_settings = shared.settings.borrow().stack.clone();
+    let (tool, project) = match stack::configured(&stack_settings) {
         Ok(c) => c,
         Err(e) => {
             let msg = e.to_string();

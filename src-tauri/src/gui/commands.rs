@@ -73,6 +73,8 @@ pub struct SettingsView {
     pub data_dir: String,
     pub data_dir_origin: Origin,
     pub rows: Vec<SettingRow>,
+    /// The sections saved since Sickbay started that apply only when it restarts.
+    pub restart_needed: Vec<String>,
 }
 
 type CmdResult<T> = Result<T, String>;
@@ -127,7 +129,8 @@ impl Shared {
             } else {
                 Origin::Default
             },
-            rows: setting_rows(&self.settings),
+            rows: setting_rows(&self.settings.borrow()),
+            restart_needed: self.restart_needed.borrow().clone(),
         }
     }
 }
@@ -261,7 +264,7 @@ pub fn snooze(shared: State<'_, Shared>, container: String, minutes: Option<u64>
     crate::storage::journal::snooze(
         &store,
         &paths::logs_dir(),
-        &shared.settings.retention,
+        &shared.settings.borrow().retention,
         Some(&container),
         until,
         "dashboard",
@@ -291,7 +294,7 @@ impl Shared {
         crate::storage::journal::acknowledge(
             &store,
             logs,
-            &self.settings.retention,
+            &self.settings.borrow().retention,
             incident,
             &found.container,
             note,
@@ -352,17 +355,21 @@ pub async fn logs(container: String, after: Option<String>) -> CmdResult<LogTail
     })
 }
 
-/// What saving settings came to: the file written and its settings, row by row.
+/// What saving settings came to: the file written and its settings, row by row, and the
+/// sections whose change applied at once.
 #[derive(Debug, Clone, Serialize)]
 pub struct Saved {
     pub config_file: String,
     pub rows: Vec<SettingRow>,
+    /// Changed sections now in force (`config::live::LIVE`); the others wait for a restart,
+    /// which the tray app says (the `restart_needed` event).
+    pub applied: Vec<String>,
 }
 
 /// Writes `changes` into the configuration file (made where Sickbay looks for it when there is
 /// none), its comments and layout kept, checked as the loader checks it: a refused change
-/// writes nothing and says which key and why. Sickbay uses the new settings from its next
-/// start (`restart_app`).
+/// writes nothing and says which key and why. The tray app reads the file at once: what can
+/// change while it runs does (`config::live`), the rest from its next start (`restart_app`).
 #[tauri::command]
 pub fn save_settings(
     shared: State<'_, Shared>,
@@ -370,9 +377,14 @@ pub fn save_settings(
 ) -> CmdResult<Saved> {
     let path = shared.source.path().to_path_buf();
     let settings = crate::config::edit::apply(&path, &changes).map_err(|e| e.to_string())?;
+    let applied = crate::config::live::applied_live(&shared.settings.borrow(), &settings);
+    let rows = setting_rows(&settings);
+    shared.settings.send_replace(settings);
+    let _ = shared.settings_saved.send(());
     Ok(Saved {
         config_file: path.display().to_string(),
-        rows: setting_rows(&settings),
+        rows,
+        applied,
     })
 }
 
@@ -462,7 +474,7 @@ pub async fn store_api_key(shared: State<'_, Shared>, key: String) -> CmdResult<
     if key.is_empty() || key.chars().any(char::is_whitespace) {
         return Err("an API key is one word: paste it without spaces".into());
     }
-    let account = shared.settings.diagnosis.api_key_env.clone();
+    let account = shared.settings.borrow().diagnosis.api_key_env.clone();
     let stored = account.clone();
     tokio::task::spawn_blocking(move || crate::agent::keychain::store(&stored, &key))
         .await
@@ -544,6 +556,7 @@ mod tests {
 
     struct Fixture {
         _control: mpsc::Receiver<Control>,
+        saved: mpsc::UnboundedReceiver<()>,
         _status: watch::Sender<StatusView>,
         app: tauri::App<tauri::test::MockRuntime>,
     }
@@ -552,10 +565,13 @@ mod tests {
         let (control_tx, control_rx) = mpsc::channel(4);
         let (status_tx, status_rx) = watch::channel(StatusView::new("unix:///d".into(), vec![]));
         let settings_stack = settings.stack.clone();
+        let (saved_tx, saved) = mpsc::unbounded_channel();
         let shared = Shared {
             store: Mutex::new(store),
             status: status_rx,
-            settings,
+            settings: watch::channel(settings).0,
+            restart_needed: watch::channel(Vec::new()).0,
+            settings_saved: saved_tx,
             source,
             config_origin: Origin::CommandLine,
             control: control_tx,
@@ -570,6 +586,7 @@ mod tests {
             .expect("mock app");
         Fixture {
             _control: control_rx,
+            saved,
             _status: status_tx,
             app,
         }
@@ -883,5 +900,46 @@ mod tests {
         call(&f.app, "set_paused", serde_json::json!({ "paused": false }));
         assert_eq!(f._control.try_recv().ok(), Some(Control::Pause));
         assert_eq!(f._control.try_recv().ok(), Some(Control::Resume));
+    }
+
+    #[test]
+    fn saved_settings_say_what_is_in_use_now_and_the_tray_app_is_told() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("sickbay.toml");
+        std::fs::write(&file, "# mine\n[notify]\nquiet_minutes = 5\n").expect("write");
+        let mut f = fixture(
+            Store::in_memory().expect("store"),
+            ConfigSource::File(file.clone()),
+            Settings::parse("[notify]\nquiet_minutes = 5\n", &file).expect("valid"),
+        );
+        let saved = call(
+            &f.app,
+            "save_settings",
+            serde_json::json!({ "changes": [
+                { "key": "notify.quiet_minutes", "value": "9" },
+                { "key": "monitoring.interval_seconds", "value": "7" },
+            ] }),
+        );
+        assert_eq!(saved["applied"], serde_json::json!(["notify"]), "{saved}");
+        assert_eq!(f.saved.try_recv().ok(), Some(()), "the tray app is told");
+        let view = call(&f.app, "settings", serde_json::json!({}));
+        let row = |key: &str| {
+            view["rows"]
+                .as_array()
+                .expect("rows")
+                .iter()
+                .find(|r| r["key"] == key)
+                .map(|r| r["value"].clone())
+        };
+        assert_eq!(row("notify.quiet_minutes"), Some(serde_json::json!("9")));
+        assert_eq!(
+            row("monitoring.interval_seconds"),
+            Some(serde_json::json!("7"))
+        );
+        let text = std::fs::read_to_string(&file).expect("read");
+        assert!(
+            text.starts_with("# mine\n[notify]\nquiet_minutes = 9\n"),
+            "{text}"
+        );
     }
 }

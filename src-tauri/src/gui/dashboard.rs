@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::commands;
 use super::state::{self, Origin, Shared};
-use super::{RECORD_EVENT, STACK_EVENT, STATUS_EVENT};
+use super::{RECORD_EVENT, RESTART_NEEDED_EVENT, STACK_EVENT, STATUS_EVENT};
 use crate::cli::{self, Cli, Failure};
 use crate::docker::stack::{Op, StackStatus};
 use crate::engine::{Control, StatusView};
@@ -37,6 +37,8 @@ pub enum ToDashboard {
     Status(StatusView),
     Event(EventRow),
     Stack(StackStatus),
+    /// The sections of the saved settings that apply only when Sickbay restarts.
+    RestartNeeded(Vec<String>),
     /// Come to the front (the user asked for the dashboard again).
     Focus,
 }
@@ -50,6 +52,8 @@ pub enum FromDashboard {
     Stack(bool),
     /// Restart the tray app, which reads its settings anew.
     RestartApp,
+    /// The configuration file was saved: read it now.
+    SettingsSaved,
 }
 
 /// One message as one line.
@@ -154,9 +158,11 @@ async fn serve<R: Runtime>(
     let shared = app.state::<Shared>();
     let mut status = shared.status.clone();
     let mut stack = shared.stack.subscribe();
+    let mut restart_needed = shared.restart_needed.subscribe();
     let mut pending = vec![
         ToDashboard::Status(status.borrow_and_update().clone()),
         ToDashboard::Stack(stack.borrow_and_update().clone()),
+        ToDashboard::RestartNeeded(restart_needed.borrow_and_update().clone()),
     ];
     'run: loop {
         for m in pending.drain(..) {
@@ -175,6 +181,12 @@ async fn serve<R: Runtime>(
                     super::settle(&stack).await;
                     pending.push(ToDashboard::Stack(stack.borrow_and_update().clone()));
                 }
+                Err(_) => break,
+            },
+            r = restart_needed.changed() => match r {
+                Ok(()) => pending.push(ToDashboard::RestartNeeded(
+                    restart_needed.borrow_and_update().clone(),
+                )),
                 Err(_) => break,
             },
             e = events.recv() => match e {
@@ -226,6 +238,9 @@ fn carry_out<R: Runtime>(app: &AppHandle<R>, m: FromDashboard) {
             }
         }
         FromDashboard::RestartApp => app.state::<super::Quit>().restart(app),
+        FromDashboard::SettingsSaved => {
+            let _ = app.state::<Shared>().settings_saved.send(());
+        }
     }
 }
 
@@ -245,10 +260,14 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (control_tx, control_rx) = mpsc::channel(8);
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let (restart_tx, restart_rx) = mpsc::unbounded_channel();
+    let (saved_tx, saved_rx) = mpsc::unbounded_channel();
+    let (restart_needed, _) = watch::channel(Vec::new());
     let shared = Shared {
         store: Mutex::new(store),
         status: status_rx,
-        settings,
+        settings: watch::channel(settings).0,
+        restart_needed: restart_needed.clone(),
+        settings_saved: saved_tx,
         source,
         config_origin: state::config_origin(cli.config.as_ref()),
         control: control_tx,
@@ -269,8 +288,13 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 .inner_size(1100.0, 760.0)
                 .min_inner_size(640.0, 420.0)
                 .build()?;
-            tauri::async_runtime::spawn(listen(app.handle().clone(), status_tx, stack_tx));
-            tauri::async_runtime::spawn(ask(control_rx, requests_rx, restart_rx));
+            tauri::async_runtime::spawn(listen(
+                app.handle().clone(),
+                status_tx,
+                stack_tx,
+                restart_needed,
+            ));
+            tauri::async_runtime::spawn(ask(control_rx, requests_rx, restart_rx, saved_rx));
             Ok(())
         })
         .build(super::context())
@@ -286,6 +310,7 @@ async fn listen<R: Runtime>(
     app: AppHandle<R>,
     status: watch::Sender<StatusView>,
     stack: watch::Sender<StackStatus>,
+    restart_needed: watch::Sender<Vec<String>>,
 ) {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -303,6 +328,11 @@ async fn listen<R: Runtime>(
                 let r = app.emit(STACK_EVENT, &s);
                 stack.send_replace(s);
                 r
+            }
+            ToDashboard::RestartNeeded(r) => {
+                let e = app.emit(RESTART_NEEDED_EVENT, &r);
+                restart_needed.send_replace(r);
+                e
             }
             ToDashboard::Focus => {
                 if let Some(w) = app.get_webview_window(DASHBOARD) {
@@ -327,6 +357,7 @@ async fn ask(
     mut control: mpsc::Receiver<Control>,
     mut stack: mpsc::UnboundedReceiver<bool>,
     mut restart: mpsc::UnboundedReceiver<()>,
+    mut saved: mpsc::UnboundedReceiver<()>,
 ) {
     let mut out = tokio::io::stdout();
     loop {
@@ -334,6 +365,7 @@ async fn ask(
             Some(c) = control.recv() => FromDashboard::Control(c),
             Some(s) = stack.recv() => FromDashboard::Stack(s),
             Some(()) = restart.recv() => FromDashboard::RestartApp,
+            Some(()) = saved.recv() => FromDashboard::SettingsSaved,
             else => return,
         };
         let Some(line) = encode(&m) else { continue };

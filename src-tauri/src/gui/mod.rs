@@ -20,6 +20,7 @@ use tauri::{AppHandle, Manager, RunEvent, Runtime};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::cli::{self, Cli, Failure};
+use crate::config::Settings;
 use crate::docker::stack::{Op, StackStatus};
 use crate::domain::model::{Incident, Verdict};
 use crate::engine::{self, StatusView};
@@ -35,6 +36,8 @@ pub const STATUS_EVENT: &str = "status";
 pub const RECORD_EVENT: &str = "event";
 /// The Tauri event carrying the one-click stack's progress (a [`StackStatus`]).
 pub const STACK_EVENT: &str = "stack";
+/// The page's event with the saved sections that apply only at a restart.
+pub const RESTART_NEEDED_EVENT: &str = "restart_needed";
 
 fn icon(verdict: Verdict) -> tauri::Result<Image<'static>> {
     let bytes: &'static [u8] = match verdict {
@@ -161,7 +164,9 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (stack_tx, _) = watch::channel(StackStatus::new(&settings.stack));
     let (requests_tx, mut requests_rx) = mpsc::unbounded_channel::<bool>();
     let (restart_tx, mut restart_rx) = mpsc::unbounded_channel::<()>();
-    let notify_settings = settings.notify.clone();
+    let (settings_tx, live) = watch::channel(settings.clone());
+    let (saved_tx, saved_rx) = mpsc::unbounded_channel::<()>();
+    let (restart_needed, _) = watch::channel(Vec::<String>::new());
     let stack_configured = crate::docker::stack::Project::from_settings(&settings.stack).is_some();
     let config_file = source.file().map(Path::to_path_buf);
     let dashboard = DashboardProcess::new(dashboard::config_for_child(cli), events_tx.clone());
@@ -171,8 +176,10 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         restart_requests: restart_tx,
         store: Mutex::new(Store::open(&db)?),
         status: status_rx,
-        settings: settings.clone(),
-        source,
+        settings: settings_tx.clone(),
+        restart_needed: restart_needed.clone(),
+        settings_saved: saved_tx,
+        source: source.clone(),
         config_origin: state::config_origin(cli.config.as_ref()),
         control: control_tx,
     };
@@ -212,7 +219,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                     control: Some(control_rx),
                     ..engine::Links::default()
                 };
-                if let Err(e) = cli::run_engine(settings, store, shutdown, links).await {
+                if let Err(e) = cli::run_engine(live, store, shutdown, links).await {
                     tracing::error!("engine stopped: {e:#}");
                 }
                 handle.state::<Quit>().end(&handle);
@@ -225,9 +232,20 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
             app.manage(desktop.clone());
             tauri::async_runtime::spawn(notifications::run(
                 desktop,
-                notify_settings,
+                settings_tx.subscribe(),
                 config_file,
                 events_tx.subscribe(),
+            ));
+            tauri::async_runtime::spawn(apply_settings(
+                app.handle().clone(),
+                settings.clone(),
+                settings_tx.subscribe(),
+            ));
+            tauri::async_runtime::spawn(crate::config::live::follow(
+                source,
+                settings,
+                settings_tx,
+                Some(saved_rx),
             ));
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
@@ -266,6 +284,32 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     });
     drop(guard);
     Ok(())
+}
+
+/// New settings while the app runs (`config::live`): the stack's, for the tray and the
+/// dashboard, and the sections that wait for a restart (`started`: what the engine runs with).
+async fn apply_settings<R: Runtime>(
+    app: AppHandle<R>,
+    started: Settings,
+    mut live: watch::Receiver<Settings>,
+) {
+    while live.changed().await.is_ok() {
+        let new = live.borrow_and_update().clone();
+        let shared = app.state::<Shared>();
+        let compose_file = StackStatus::new(&new.stack).compose_file;
+        let configured = compose_file.is_some();
+        let changed = shared.stack.send_if_modified(|s| {
+            let changed = s.compose_file != compose_file;
+            s.compose_file = compose_file;
+            changed
+        });
+        if changed && configured {
+            std::thread::spawn(crate::docker::stack::Tool::cached);
+        }
+        shared
+            .restart_needed
+            .send_replace(crate::config::live::needs_restart(&started, &new));
+    }
 }
 
 /// The menu's fixed shape: its top-level items never change, only their texts and enabled

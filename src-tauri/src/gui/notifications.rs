@@ -15,9 +15,9 @@
 
 use std::path::PathBuf;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::config::Notify;
+use crate::config::Settings;
 use crate::notify::{self, Message};
 use crate::storage::store::EventRow;
 
@@ -101,17 +101,17 @@ impl Desktop {
 
 /// Shows the coalesced notifications of the engine's events until the event bus closes.
 /// `config`: the configuration file the investigation is to use.
+/// `[notify] desktop` is read for each message (`config::live`).
 pub async fn run(
     desktop: Desktop,
-    settings: Notify,
+    live: watch::Receiver<Settings>,
     config: Option<PathBuf>,
     events: broadcast::Receiver<EventRow>,
 ) {
-    if !settings.desktop {
-        return;
-    }
-    notify::coalesce(&settings, events, |m| {
-        desktop.message(m, config.clone());
+    notify::coalesce(live, events, |settings, m| {
+        if settings.desktop {
+            desktop.message(m, config.clone());
+        }
         std::future::ready(())
     })
     .await

@@ -19,7 +19,14 @@ pub use crate::config::Origin;
 pub struct Shared {
     pub store: Mutex<Store>,
     pub status: watch::Receiver<StatusView>,
-    pub settings: Settings,
+    /// The settings in force: the file as last read (`config::live`), or as the dashboard
+    /// last saved it.
+    pub settings: watch::Sender<Settings>,
+    /// The sections changed since the engine started that only a restart applies
+    /// (`config::live::needs_restart`); the tray app tells its dashboard.
+    pub restart_needed: watch::Sender<Vec<String>>,
+    /// The dashboard saved the configuration file: the tray app reads it at once.
+    pub settings_saved: mpsc::UnboundedSender<()>,
     pub source: ConfigSource,
     /// Where `source`'s path came from (`--config`, `SICKBAY_CONFIG` or the default).
     pub config_origin: Origin,
