@@ -11,6 +11,7 @@ mod events;
 mod guard;
 mod hardening;
 mod history;
+mod image;
 mod log_lines;
 mod metrics;
 mod notifications;

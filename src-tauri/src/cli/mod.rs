@@ -48,6 +48,10 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+        /// A health check: exit 0 when a watcher runs on this data folder and reaches Docker,
+        /// else say why and exit 1 (the container image's `HEALTHCHECK`).
+        #[arg(long, conflicts_with = "json")]
+        check: bool,
     },
     /// The incident history, newest first.
     Incidents {
@@ -180,7 +184,34 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
             })?;
             Ok(())
         }
-        Command::Status { json } => {
+        Command::Status { check: true, .. } => {
+            let published = paths::data_dir().join(engine::published::FILE);
+            let Some(view) = engine::published::Published::read(&published).map(|p| p.into_view())
+            else {
+                return Err(anyhow::anyhow!(
+                    "no watcher runs on the data folder {}",
+                    paths::data_dir().display()
+                )
+                .into());
+            };
+            if !view.docker_reachable {
+                return Err(anyhow::anyhow!(
+                    "the watcher cannot reach Docker at {}: {}",
+                    view.docker_endpoint,
+                    view.docker_error.as_deref().unwrap_or("unreachable")
+                )
+                .into());
+            }
+            println!(
+                "ok: {} ({} containers watched)",
+                view.standing_by
+                    .as_deref()
+                    .map_or("watching", |_| "standing by for another Sickbay"),
+                view.containers.len()
+            );
+            Ok(())
+        }
+        Command::Status { json, .. } => {
             let (settings, _) = load_settings(cli)?;
             let _guard = crate::telemetry::init(None, "warn");
             let store = Store::open(&paths::database_file())?;

@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod monitor;
+pub mod own;
 pub mod probe;
 pub mod stack;
 

@@ -112,10 +112,17 @@ pub struct Swept {
     pub took: Duration,
 }
 
-/// Whether Sickbay watches a listed container: it matches the selector and is not opted out.
-/// `sickbay.enable` is read by the label policy ([`Policy::watched`]), not here.
-pub fn watched(settings: &Settings, labels: &std::collections::HashMap<String, String>) -> bool {
-    config::selector_matches(&settings.monitoring.label_selector, labels) && Policy::watched(labels)
+/// Whether Sickbay watches a listed container: it matches the selector, is not opted out, and
+/// is not the container Sickbay runs in ([`super::own`]). `sickbay.enable` is read by the
+/// label policy ([`Policy::watched`]), not here.
+pub fn watched(
+    settings: &Settings,
+    id: &ContainerId,
+    labels: &std::collections::HashMap<String, String>,
+) -> bool {
+    config::selector_matches(&settings.monitoring.label_selector, labels)
+        && Policy::watched(labels)
+        && super::own::container_id() != Some(id.0.as_str())
 }
 
 /// Inspects one container, with stats and its probe when it runs.
@@ -193,7 +200,7 @@ pub async fn sweep(
         .list(&settings.monitoring.label_selector)
         .await?
         .into_iter()
-        .filter(|c| watched(settings, &c.labels))
+        .filter(|c| watched(settings, &c.id, &c.labels))
         .collect();
     let listed_at = Instant::now();
     let looks: Vec<(ContainerId, Option<ContainerInfo>)> = listed

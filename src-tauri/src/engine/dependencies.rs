@@ -852,7 +852,7 @@ impl Engine {
             || self.retired.contains_key(&ev.id)
             || self.tracked.get(&ev.id).is_some_and(Tracked::busy);
         let key = burst_key(&ev.labels, &ev.name);
-        if change && !ours && monitor::watched(&self.settings, &ev.labels) {
+        if change && !ours && monitor::watched(&self.settings, &ev.id, &ev.labels) {
             let b = self.bursts.entry(key.clone()).or_insert(Burst {
                 last: Instant::now(),
                 changes: 0,

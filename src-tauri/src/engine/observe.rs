@@ -158,7 +158,7 @@ impl Engine {
             return;
         }
         if !self.tracked.contains_key(&ev.id) {
-            if !monitor::watched(&self.settings, &ev.labels)
+            if !monitor::watched(&self.settings, &ev.id, &ev.labels)
                 || matches!(ev.kind, EventKind::Destroy | EventKind::Rename { .. })
                 || self.retired.contains_key(&ev.id)
                 || self.removed(&ev.id)
