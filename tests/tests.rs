@@ -15,6 +15,7 @@ mod image;
 mod log_lines;
 mod metrics;
 mod notifications;
+mod packaging;
 mod postgres_mirror;
 mod postgres_tls;
 mod secrets;

@@ -25,7 +25,15 @@ pub use run::{run_engine, shutdown_signal};
 #[command(
     name = "sickbay",
     version,
-    about = "Keeps your Docker stack alive: watch, heal, escalate."
+    about = "Keeps your Docker stack alive: watch, heal, escalate.",
+    long_about = "Keeps your Docker stack alive: watches every container (Docker's events and a \
+periodic sweep), heals simple failures itself (a cache path cleared, a restart, with backoff \
+and limits, each heal verified), and escalates what healing cannot fix: a diagnosis, and one \
+command that opens Claude Code on the incident under guardrails. Everything is kept in a local \
+SQLite history (mirrored to Postgres when one is set).\n\n\
+With no command it is the tray app where there is a desktop (a build with it), and `watch` \
+elsewhere.",
+    after_long_help = AFTER_HELP
 )]
 pub struct Cli {
     /// Configuration file (default: the platform's config folder, `sickbay/sickbay.toml`).
@@ -104,7 +112,28 @@ pub enum Command {
     /// The dashboard window, as the tray app starts it (its messages on stdin and stdout).
     #[command(hide = true)]
     Dashboard,
+    /// Prints the manual page (roff), made from the same definitions as `--help`.
+    #[command(hide = true)]
+    Manual,
 }
+
+/// The end of `--help` and of the manual page.
+const AFTER_HELP: &str = "\
+Settings: read from --config, else SICKBAY_CONFIG, else the platform's config folder \
+(~/.config/sickbay/sickbay.toml on Linux); with none, the defaults apply. The example, with \
+every key explained, is sickbay.example.toml.
+
+Data: SICKBAY_DATA_DIR, else ~/.local/share/sickbay on Linux, holds sickbay.db (the history), \
+logs/ (monitor.log and the alert logs) and incidents/ (each escalated incident's folder).
+
+Environment: DOCKER_HOST names the Docker engine (default: the local socket or named pipe); \
+SICKBAY_POSTGRES_URL the Postgres mirror, over [storage] postgres_url; ANTHROPIC_API_KEY (or \
+the variable [diagnosis] api_key_env names) the diagnosis's key, else the system's keychain.
+
+Exit codes: 0 done; 1 failed; 2 the settings or the command line are wrong (the message names \
+the file, line and key); 3 from `service status`: no service installed.
+
+Signals: SIGTERM and SIGINT stop `watch` cleanly; SIGHUP reads the settings again.";
 
 /// What `sickbay service` does.
 #[derive(Debug, Subcommand)]
@@ -281,6 +310,11 @@ pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
         Command::Up => stack(cli, crate::docker::stack::Op::Up),
         Command::Down => stack(cli, crate::docker::stack::Op::Stop),
         Command::Guard => guard(),
+        Command::Manual => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut std::io::stdout().lock())?;
+            Ok(())
+        }
         Command::Service { action } => service(cli, action),
         Command::Dashboard => Err(anyhow::anyhow!(
             "the dashboard is part of the tray app, and this build has none (built without the \
@@ -618,4 +652,20 @@ fn service(cli: &Cli, action: &ServiceAction) -> Result<(), Failure> {
 pub fn report(f: Failure) -> ExitCode {
     eprintln!("sickbay: {:#}", f.error);
     ExitCode::from(f.code)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_packaged_manual_page_is_the_one_the_program_prints() {
+        let mut made = Vec::new();
+        clap_mangen::Man::new(<super::Cli as clap::CommandFactory>::command())
+            .render(&mut made)
+            .expect("render");
+        assert_eq!(
+            include_str!("../../../packaging/sickbay.1"),
+            String::from_utf8_lossy(&made),
+            "packaging/sickbay.1 is out of date: write it with `sickbay manual`"
+        );
+    }
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Installs and tries what scripts/release.sh put in dist/, on this machine, then removes it:
+#   the tray app's .deb: installs with apt-get, runs from /usr/bin (--version, doctor), its
+#     desktop entry passes desktop-file-validate, its icons and manual page are in place, and
+#     it uninstalls leaving nothing behind;
+#   the headless .deb: its unit passes systemd-analyze verify (installed, with its manual page)
+#     and its command line runs as the unit writes it (here with a configuration that watches
+#     no container: the machine's containers are not this script's), purged afterwards;
+#   the .rpm files: their contents and requirements listed (rpm -qp: Debian can read them);
+#   the image archive: docker load, then the image runs (--version) and is removed.
+# Needs root (apt-get, dpkg). Writes its report to dist/test-packages.txt.
+#
+# Usage: scripts/test-packages.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dist=dist
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
+report="$dist/test-packages.txt"
+[ "$(id -u)" -eq 0 ] || { echo "test-packages: run as root (apt-get, dpkg)" >&2; exit 1; }
+[ -f "$dist/SHA256SUMS" ] || { echo "test-packages: no $dist/: run scripts/release.sh" >&2; exit 1; }
+exec > >(tee "$report") 2>&1
+step() { printf '\n==> %s\n' "$*"; }
+fail() { printf 'FAILED: %s\n' "$*"; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+tmp="$(mktemp -d)"
+cleanup() {
+    apt-get purge -y -q sickbay sickbay-headless >/dev/null 2>&1 || true
+    docker rmi -f "sickbay:$version" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+date -u +"%Y-%m-%dT%H:%M:%SZ on $(. /etc/os-release; echo "$PRETTY_NAME")"
+step "checksums"
+(cd "$dist" && sha256sum -c SHA256SUMS)
+apt-get install -y -q desktop-file-utils rpm systemd man-db >/dev/null
+
+step "the tray app's .deb"
+deb="$(ls "$dist"/sickbay_"$version"_*.deb)"
+dpkg-deb --info "$deb" | sed -n '/Package:/,/Description:/p'
+apt-get install -y -q "./$deb" | tail -1
+[ "$(command -v sickbay)" = /usr/bin/sickbay ] || fail "sickbay is not /usr/bin/sickbay"
+sickbay --version
+HOME="$tmp/home" SICKBAY_DATA_DIR="$tmp/data" sickbay doctor || true
+desktop-file-validate /usr/share/applications/sickbay.desktop && echo "desktop entry: valid"
+for size in 32 48 64 128 256 512; do
+    [ -f "/usr/share/icons/hicolor/${size}x${size}/apps/sickbay.png" ] || fail "no ${size}px icon"
+done
+echo "icons: 32 48 64 128 256 512"
+man -w sickbay
+files="$(dpkg -L sickbay)"
+apt-get remove -y -q sickbay | tail -1
+[ ! -e /usr/bin/sickbay ] || fail "/usr/bin/sickbay is still there"
+left=0
+while read -r f; do [ -f "$f" ] && { echo "left behind: $f"; left=1; }; done <<< "$files"
+[ "$left" -eq 0 ] || fail "files left behind"
+echo "removed: nothing left behind"
+
+step "the headless .deb"
+deb="$(ls "$dist"/sickbay-headless_"$version"_*.deb)"
+apt-get install -y -q "./$deb" | tail -1
+sickbay --version
+! ldd /usr/bin/sickbay | grep -qiE 'gtk|webkit' || fail "the headless program links GTK or WebKit"
+unit=/lib/systemd/system/sickbay.service
+[ -f "$unit" ] || unit=/usr/lib/systemd/system/sickbay.service
+systemd-analyze verify "$unit" && echo "systemd-analyze verify $unit: ok"
+systemd-analyze security --offline=yes "$unit" 2>/dev/null | tail -1
+[ -f /etc/sickbay/sickbay.toml ] && echo "settings: /etc/sickbay/sickbay.toml (a conffile)"
+# The unit's command line as written, with a configuration of this script's.
+printf '[monitoring]\nlabel_selector = ["sickbay.test-packages=none"]\n' > "$tmp/sickbay.toml"
+exec_start="$(sed -n 's/^ExecStart=//p' "$unit")"
+mkdir -p "$tmp/data"
+env -i PATH=/usr/bin:/bin SICKBAY_CONFIG="$tmp/sickbay.toml" SICKBAY_DATA_DIR="$tmp/data" \
+    $exec_start > "$tmp/watch.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 50); do
+    SICKBAY_CONFIG="$tmp/sickbay.toml" SICKBAY_DATA_DIR="$tmp/data" sickbay status --check 2>/dev/null && break
+    sleep 0.2
+done
+kill -HUP "$pid"; sleep 0.5; kill -0 "$pid" || fail "SIGHUP ended it"
+kill -TERM "$pid"; wait "$pid" || fail "it did not stop cleanly on SIGTERM"
+echo "ExecStart ($exec_start): ran, reloaded on SIGHUP, stopped cleanly on SIGTERM"
+apt-get purge -y -q sickbay-headless | tail -1
+[ ! -e "$unit" ] && [ ! -e /usr/bin/sickbay ] && [ ! -e /etc/sickbay/sickbay.toml ] \
+    || fail "the headless package left files behind"
+echo "purged: nothing left behind"
+
+step "the .rpm files"
+for rpm in "$dist"/*.rpm; do
+    echo "$rpm"
+    rpm -qp --queryformat '  %{NAME} %{VERSION}-%{RELEASE} %{ARCH}, %{SIZE} bytes\n' "$rpm" 2>/dev/null
+    rpm -qpl "$rpm" 2>/dev/null | sed 's/^/  /'
+    rpm -qpR "$rpm" 2>/dev/null | grep -v '^rpmlib' | sed 's/^/  requires /'
+done
+
+step "the container image"
+docker load -i "$dist/sickbay-image-$version.tar.gz"
+docker run --rm "sickbay:$version" --version
+docker image inspect -f '{{.Size}}' "sickbay:$version" | awk '{printf "image size: %.1f MB\n", $1/1e6}'
+
+step "all packages installed, ran and were removed"
