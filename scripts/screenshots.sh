@@ -2,7 +2,8 @@
 # Photographs the real app for the README: the tray menu (trayer as the tray host, a click
 # with xdotool, ImageMagick's import) and the dashboard, in a virtual X display with a D-Bus
 # session of its own, watching a demo compose stack of three containers (started with `sickbay
-# up`; web and worker depend on db; web is made unhealthy, worker is snoozed).
+# up`; web and worker depend on db; web is made unhealthy, worker is snoozed), then the
+# first run's setup (no configuration file) on the same engine.
 #
 # Usage: scripts/screenshots.sh [OUT_DIR]   (default docs/screenshots; builds with cargo build)
 set -euo pipefail
@@ -106,4 +107,25 @@ xdotool mousemove 1090 740
 sleep 2
 import -window root "$WORK/root.png"
 convert "$WORK/root.png" -crop 1100x560+0+0 +repage "$OUT/dashboard-settings.png"
+# The first run's setup: the app with no configuration file finds the engine and the demo
+# project. On its defaults it watches every container of the engine, so the picture is taken
+# only where the demo stack's containers are the only ones.
+mine="$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" | wc -l)"
+if [ "$(docker ps -aq | wc -l)" -eq "$mine" ]; then
+    for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done
+    sleep 2
+    docker exec "$WEB" rm -f /tmp/sick
+    "$APP" unsnooze "$WORKER" >/dev/null
+    sleep 3
+    (unset SICKBAY_CONFIG; HOME="$WORK/first" XDG_CONFIG_HOME="$WORK/first/config" \
+        SICKBAY_DATA_DIR="$WORK/first/data" exec "$APP" --open-dashboard >"$WORK/first.log" 2>&1) &
+    PIDS+=($!)
+    sleep 8
+    xdotool mousemove 1090 790
+    import -window root "$WORK/root.png"
+    convert "$WORK/root.png" -crop 1100x760+0+0 +repage "$OUT/dashboard-setup.png"
+    echo "screenshots: $OUT/dashboard-setup.png"
+else
+    echo "screenshots: no picture of the first run's setup: the engine runs containers of others"
+fi
 echo "screenshots: $OUT/tray-menu.png $OUT/tray-containers.png $OUT/tray-container-actions.png $OUT/dashboard.png $OUT/dashboard-log.png $OUT/dashboard-settings.png"

@@ -36,7 +36,7 @@ step "checksums"
 apt-get install -y -q desktop-file-utils rpm systemd man-db >/dev/null
 
 step "the tray app's .deb"
-deb="$(ls "$dist"/sickbay_"$version"_*.deb)"
+deb="$(ls "$dist"/sickbay_"$version"-*.deb)"
 dpkg-deb --info "$deb" | sed -n '/Package:/,/Description:/p'
 apt-get install -y -q "./$deb" | tail -1
 [ "$(command -v sickbay)" = /usr/bin/sickbay ] || fail "sickbay is not /usr/bin/sickbay"
@@ -57,7 +57,7 @@ while read -r f; do [ -f "$f" ] && { echo "left behind: $f"; left=1; }; done <<<
 echo "removed: nothing left behind"
 
 step "the headless .deb"
-deb="$(ls "$dist"/sickbay-headless_"$version"_*.deb)"
+deb="$(ls "$dist"/sickbay-headless_"$version"-*.deb)"
 apt-get install -y -q "./$deb" | tail -1
 sickbay --version
 ! ldd /usr/bin/sickbay | grep -qiE 'gtk|webkit' || fail "the headless program links GTK or WebKit"
