@@ -34,19 +34,20 @@ if [ -z "$binary" ]; then
     binary="${CARGO_TARGET_DIR:-target}/release/sickbay"
 fi
 [ -x "$binary" ] || die "$binary is not an executable"
-if ldd "$binary" | grep -qiE 'gtk|webkit'; then
+links="$(ldd "$binary")"
+if grep -qiE 'gtk|webkit' <<< "$links"; then
     die "$binary is the tray app: the image takes the headless build (--no-default-features)"
 fi
 
 ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 root="$ctx/rootfs"
-mkdir -p "$root/usr/bin" "$root/etc/ssl/certs" "$root/data" "$root/etc/sickbay" "$root/tmp"
-chmod 1777 "$root/tmp"
+mkdir -p "$root/usr/bin" "$root/etc/ssl/certs" "$root/data" "$root/etc/sickbay" "$root/tmp" "$root/run/lock"
+chmod 1777 "$root/tmp" "$root/run/lock"
 # Debug symbols are no use in the image.
 strip --strip-debug -o "$root/usr/bin/sickbay" "$binary"
 # Every library the loader maps, at the path it maps it from (the loader itself too).
-ldd "$binary" | grep -oE '/[^ ]+' | sort -u | while read -r lib; do
+grep -oE '/[^ ]+' <<< "$links" | sort -u | while read -r lib; do
     cp --parents -L "$lib" "$root"
 done
 cp -L "$certs" "$root/etc/ssl/certs/ca-certificates.crt"

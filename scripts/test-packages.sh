@@ -18,6 +18,15 @@ version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)"
 report="$dist/test-packages.txt"
 [ "$(id -u)" -eq 0 ] || { echo "test-packages: run as root (apt-get, dpkg)" >&2; exit 1; }
 [ -f "$dist/SHA256SUMS" ] || { echo "test-packages: no $dist/: run scripts/release.sh" >&2; exit 1; }
+# What it installs and removes must not be there already (it is not this script's to remove).
+for pkg in sickbay sickbay-headless; do
+    if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+        echo "test-packages: $pkg is installed on this machine: remove it first" >&2; exit 1
+    fi
+done
+# The image's tag is removed afterwards only when this script made it (release.sh tags it too).
+had_image=0
+docker image inspect "sickbay:$version" >/dev/null 2>&1 && had_image=1
 exec > >(tee "$report") 2>&1
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf 'FAILED: %s\n' "$*"; exit 1; }
@@ -25,7 +34,7 @@ export DEBIAN_FRONTEND=noninteractive
 tmp="$(mktemp -d)"
 cleanup() {
     apt-get purge -y -q sickbay sickbay-headless >/dev/null 2>&1 || true
-    docker rmi -f "sickbay:$version" >/dev/null 2>&1 || true
+    [ "$had_image" -eq 1 ] || docker rmi -f "sickbay:$version" >/dev/null 2>&1 || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -33,7 +42,7 @@ trap cleanup EXIT
 date -u +"%Y-%m-%dT%H:%M:%SZ on $(. /etc/os-release; echo "$PRETTY_NAME")"
 step "checksums"
 (cd "$dist" && sha256sum -c SHA256SUMS)
-apt-get install -y -q desktop-file-utils rpm systemd man-db >/dev/null
+apt-get install -y -q desktop-file-utils rpm systemd man-db util-linux >/dev/null
 
 step "the tray app's .deb"
 deb="$(ls "$dist"/sickbay_"$version"-*.deb)"
@@ -42,7 +51,8 @@ apt-get install -y -q "./$deb" | tail -1
 [ "$(command -v sickbay)" = /usr/bin/sickbay ] || fail "sickbay is not /usr/bin/sickbay"
 sickbay --version
 HOME="$tmp/home" SICKBAY_DATA_DIR="$tmp/data" sickbay doctor || true
-desktop-file-validate /usr/share/applications/sickbay.desktop && echo "desktop entry: valid"
+desktop-file-validate /usr/share/applications/sickbay.desktop || fail "the desktop entry"
+echo "desktop entry: valid"
 for size in 32 48 64 128 256 512; do
     [ -f "/usr/share/icons/hicolor/${size}x${size}/apps/sickbay.png" ] || fail "no ${size}px icon"
 done
@@ -60,26 +70,39 @@ step "the headless .deb"
 deb="$(ls "$dist"/sickbay-headless_"$version"-*.deb)"
 apt-get install -y -q "./$deb" | tail -1
 sickbay --version
-! ldd /usr/bin/sickbay | grep -qiE 'gtk|webkit' || fail "the headless program links GTK or WebKit"
+links="$(ldd /usr/bin/sickbay)"
+! grep -qiE 'gtk|webkit' <<< "$links" || fail "the headless program links GTK or WebKit"
 unit=/lib/systemd/system/sickbay.service
 [ -f "$unit" ] || unit=/usr/lib/systemd/system/sickbay.service
-systemd-analyze verify "$unit" && echo "systemd-analyze verify $unit: ok"
+systemd-analyze verify "$unit" || fail "systemd-analyze verify $unit"
+echo "systemd-analyze verify $unit: ok"
 systemd-analyze security --offline=yes "$unit" 2>/dev/null | tail -1
-[ -f /etc/sickbay/sickbay.toml ] && echo "settings: /etc/sickbay/sickbay.toml (a conffile)"
-# The unit's command line as written, with a configuration of this script's.
+getent passwd sickbay >/dev/null || fail "no user sickbay"
+echo "user: $(getent passwd sickbay)"
+[ "$(stat -c '%U:%G %a' /etc/sickbay/sickbay.toml)" = "root:sickbay 640" ] \
+    || fail "/etc/sickbay/sickbay.toml is $(stat -c '%U:%G %a' /etc/sickbay/sickbay.toml)"
+echo "settings: /etc/sickbay/sickbay.toml (a conffile, root:sickbay 640)"
+# The unit's command line as written, as its user and groups (User=, Group=,
+# SupplementaryGroups=), with a configuration of this script's that watches no container.
 printf '[monitoring]\nlabel_selector = ["sickbay.test-packages=none"]\n' > "$tmp/sickbay.toml"
 exec_start="$(sed -n 's/^ExecStart=//p' "$unit")"
 mkdir -p "$tmp/data"
+chown sickbay:sickbay "$tmp/data"
+chmod 755 "$tmp"
 env -i PATH=/usr/bin:/bin SICKBAY_CONFIG="$tmp/sickbay.toml" SICKBAY_DATA_DIR="$tmp/data" \
-    $exec_start > "$tmp/watch.log" 2>&1 &
+    setpriv --reuid=sickbay --regid=sickbay --groups=docker -- $exec_start > "$tmp/watch.log" 2>&1 &
 pid=$!
+healthy=0
 for _ in $(seq 1 50); do
-    SICKBAY_CONFIG="$tmp/sickbay.toml" SICKBAY_DATA_DIR="$tmp/data" sickbay status --check 2>/dev/null && break
+    if SICKBAY_CONFIG="$tmp/sickbay.toml" SICKBAY_DATA_DIR="$tmp/data" sickbay status --check 2>/dev/null; then
+        healthy=1; break
+    fi
     sleep 0.2
 done
+[ "$healthy" -eq 1 ] || { cat "$tmp/watch.log"; fail "not healthy within 10 s"; }
 kill -HUP "$pid"; sleep 0.5; kill -0 "$pid" || fail "SIGHUP ended it"
 kill -TERM "$pid"; wait "$pid" || fail "it did not stop cleanly on SIGTERM"
-echo "ExecStart ($exec_start): ran, reloaded on SIGHUP, stopped cleanly on SIGTERM"
+echo "ExecStart ($exec_start) as user sickbay in group docker: reached Docker, reloaded on SIGHUP, stopped cleanly on SIGTERM"
 apt-get purge -y -q sickbay-headless | tail -1
 [ ! -e "$unit" ] && [ ! -e /usr/bin/sickbay ] && [ ! -e /etc/sickbay/sickbay.toml ] \
     || fail "the headless package left files behind"
@@ -95,7 +118,7 @@ done
 
 step "the container image"
 docker load -i "$dist/sickbay-image-$version.tar.gz"
-docker run --rm "sickbay:$version" --version
+docker run --rm "sickbay:$version" --version || fail "the image does not run"
 docker image inspect -f '{{.Size}}' "sickbay:$version" | awk '{printf "image size: %.1f MB\n", $1/1e6}'
 
 step "all packages installed, ran and were removed"

@@ -259,3 +259,47 @@ fn history_write_failures_are_counted_and_shown() {
         s.count("restarting_container", &name) >= 1
     });
 }
+
+/// A service's umask is often 0077 (Sickbay's unit sets it): the lock that keeps two Sickbays
+/// from acting on one engine stays readable by every user, so a tray app of another user sees
+/// it is held instead of failing to open it and acting too.
+#[test]
+fn the_lock_is_readable_by_every_user_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scenario::new("umask");
+    s.config("");
+    let data = s.dir.path().join("data");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &format!("umask 077; exec '{BIN}' watch")]);
+    for (k, v) in s.cmd().get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let watch = Killed(
+        cmd.env("SICKBAY_DATA_DIR", &data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sickbay watch"),
+    );
+    wait_until(30, "it starts", || {
+        log_of(&data).contains("monitor_started")
+    });
+    let me = format!("pid {},", watch.0.id());
+    let lock = std::fs::read_dir("/run/lock")
+        .expect("/run/lock")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("sickbay-"))
+                && std::fs::read_to_string(p).is_ok_and(|t| t.starts_with(&me))
+        })
+        .expect("its lock file in /run/lock");
+    let mode = std::fs::metadata(&lock).expect("lock").permissions().mode() & 0o777;
+    drop(watch);
+    let _ = std::fs::remove_file(&lock);
+    assert_eq!(mode, 0o644, "{}: {mode:o}", lock.display());
+}

@@ -1,7 +1,8 @@
 //! The container image (`Dockerfile`, `scripts/image.sh`), built from this build's headless
 //! binary and run as its README says: the Docker socket mounted, its data in a volume. It heals
 //! a container of this test, keeps the history in the volume, reports itself healthy, never
-//! watches its own container (labelled in scope on purpose), and its stop touches nothing else.
+//! watches its own container (labelled in scope on purpose, and in the network namespace of the
+//! container it heals, whose hostname file it then sees), and its stop touches nothing else.
 
 use std::path::Path;
 use std::process::Command;
@@ -59,6 +60,10 @@ fn the_image_heals_keeps_its_history_in_the_volume_and_leaves_itself_alone() {
         &label,
         "--label",
         "sickbay.enable=true",
+        // In web's network namespace (a sidecar): the hostname file mounted is web's, and
+        // Sickbay must still tell itself from web.
+        "--network",
+        &format!("container:{web}"),
         "--health-interval",
         "1s",
         "--health-start-period",

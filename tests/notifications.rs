@@ -101,8 +101,16 @@ fn a_webhook_set_while_watch_runs_is_used_without_a_restart() {
         "while [ ! -f /tmp/go ]; do sleep 0.1; done; exit 3",
     );
     s.start_watch("");
-    // A mistake in the file changes nothing, says where, and stops nothing.
-    s.config("[notify]\ncoalesce_seconds = \"soon\"\n");
+    let mended = format!(
+        "[notify]\nwebhook_url = \"{}/hook\"\ncoalesce_seconds = 1\n\
+         [retention]\nlog_keep = 7\n",
+        receiver.base_url
+    );
+    // A mistake in the file changes nothing, says where, and stops nothing. (Padded to the
+    // mended text's length, for what follows.)
+    let broken = "[notify]\ncoalesce_seconds = \"soon\"\n";
+    let padding = "#".repeat(mended.len() - broken.len() - 1);
+    let path = s.config(&format!("{broken}{padding}\n"));
     wait_until(15, "the refusal in the diagnostics", || {
         s.watch_stderr().contains("the settings in use are kept")
     });
@@ -111,15 +119,32 @@ fn a_webhook_set_while_watch_runs_is_used_without_a_restart() {
         err.contains("sickbay.toml") && err.contains("coalesce_seconds"),
         "{err}"
     );
-    // Mended, with a webhook; `SIGHUP` (a service's reload) reads it at once.
-    s.config(&format!(
-        "[notify]\nwebhook_url = \"{}/hook\"\ncoalesce_seconds = 1\n\
-         [retention]\nlog_keep = 7\n",
-        receiver.base_url
-    ));
+    // Mended, with a webhook, its size and time the broken one's (as a tool that keeps file
+    // times writes it): looking at the file finds no change; `SIGHUP` (a service's reload)
+    // reads it.
+    let text = std::fs::read_to_string(&path).expect("config");
+    let before = std::fs::metadata(&path)
+        .expect("config")
+        .modified()
+        .expect("mtime");
+    let prefix = &text[..text.find(broken).expect("the broken part")];
+    let new = format!("{prefix}{mended}\n");
+    assert_eq!(new.len(), text.len());
+    std::fs::write(&path, &new).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(before))
+        .expect("keep the file's time");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(
+        !s.watch_stderr().contains("[retention] take effect"),
+        "read without being asked: {}",
+        s.watch_stderr()
+    );
     s.signal_watch("HUP");
-    // The same reading says what waits for a restart.
-    wait_until(15, "the new settings read", || {
+    // The reading says what waits for a restart.
+    wait_until(5, "the new settings read on SIGHUP", || {
         s.watch_stderr()
             .contains("[retention] take effect when Sickbay restarts")
     });

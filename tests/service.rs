@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::common::*;
 
-/// One systemd word: `"..."` with its escapes, `$$` and `%%` written once.
-fn unquoted(word: &str) -> String {
+/// One systemd word: `"..."` with its escapes, `%%` written once, and `$$` too on a command
+/// line (`exec`; `Environment=` expands no `$`).
+fn unquoted(word: &str, exec: bool) -> String {
     let inner = word
         .strip_prefix('"')
         .and_then(|w| w.strip_suffix('"'))
@@ -21,7 +22,11 @@ fn unquoted(word: &str) -> String {
     while let Some(c) = chars.next() {
         match c {
             '\\' => out.extend(chars.next()),
-            '$' | '%' if chars.peek() == Some(&c) => {
+            '%' if chars.peek() == Some(&c) => {
+                chars.next();
+                out.push(c);
+            }
+            '$' if exec && chars.peek() == Some(&c) => {
                 chars.next();
                 out.push(c);
             }
@@ -54,14 +59,14 @@ fn words(line: &str) -> Vec<String> {
             }
             ' ' if !quoted => {
                 if !word.is_empty() {
-                    out.push(unquoted(&std::mem::take(&mut word)));
+                    out.push(unquoted(&std::mem::take(&mut word), true));
                 }
             }
             c => word.push(c),
         }
     }
     if !word.is_empty() {
-        out.push(unquoted(&word));
+        out.push(unquoted(&word, true));
     }
     out
 }
@@ -168,7 +173,7 @@ fn a_user_service_is_installed_runs_as_written_and_is_removed() {
     let mut exec = Vec::new();
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("Environment=") {
-            let (k, v) = unquoted(v)
+            let (k, v) = unquoted(v, false)
                 .split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .expect("NAME=value");

@@ -469,7 +469,13 @@ async function start() {
     if (row.event.startsWith("container_") && row.event !== "container_unhealthy") refreshMetrics();
   });
   await on("stack", renderStack);
-  await on("restart_needed", renderRestartNeeded);
+  await on("restart_needed", (sections) => {
+    renderRestartNeeded(sections);
+    // The file was read again (saved here, or edited by hand): its values, unless one is being typed.
+    if (!document.activeElement?.classList.contains("setting")) {
+      call("settings").then((s) => renderSettingRows(s.rows)).catch(showError);
+    }
+  });
   renderStack(await call("stack"));
   status = await call("status");
   renderStatus();

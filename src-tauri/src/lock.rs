@@ -118,7 +118,18 @@ fn open(path: &Path) -> std::io::Result<(File, bool)> {
             create.mode(0o644);
         }
         match create.open(path) {
-            Ok(f) => return Ok((f, true)),
+            Ok(f) => {
+                // Readable by every user whatever the umask (a service's is often 0077): a
+                // Sickbay of another user must be able to open it to see it is held.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(0o644)) {
+                        tracing::debug!("cannot make {} readable: {e}", path.display());
+                    }
+                }
+                return Ok((f, true));
+            }
             // Another process created it meanwhile: open it again.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),

@@ -15,7 +15,7 @@ pub const UNIT: &str = "sickbay.service";
 /// Which systemd manager runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// The system's: a user of its own (`DynamicUser`) in the `docker` group, data in
+    /// The system's: a user of its own (`sickbay`) in the `docker` group, data in
     /// `/var/lib/sickbay`, settings in `/etc/sickbay/sickbay.toml`.
     System,
     /// The user's own manager (`systemctl --user`): the user's data and settings folders.
@@ -38,8 +38,9 @@ pub struct Unit {
     pub data: Option<PathBuf>,
 }
 
-/// systemd's quoting of one word of a command line or an `Environment=` assignment.
-fn quoted(word: &str) -> String {
+/// systemd's quoting of one word: of a command line (`exec`: `$` is expanded there, so it is
+/// doubled) or of an `Environment=` assignment (where it is not).
+fn quoted(word: &str, exec: bool) -> String {
     if !word.is_empty()
         && word
             .chars()
@@ -47,18 +48,25 @@ fn quoted(word: &str) -> String {
     {
         return word.to_string();
     }
-    let escaped = word
+    let mut escaped = word
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
-        .replace('%', "%%")
-        .replace('$', "$$");
+        .replace('%', "%%");
+    if exec {
+        escaped = escaped.replace('$', "$$");
+    }
     format!("\"{escaped}\"")
 }
+
+/// The system service's user, for `systemd-sysusers` (packaging/sickbay.sysusers): its home is
+/// the data folder; it may use Docker through the unit's `SupplementaryGroups=docker`.
+pub const SYSUSERS: &str =
+    "u sickbay - \"Sickbay, the Docker stack's watcher\" /var/lib/sickbay /usr/sbin/nologin\n";
 
 impl Unit {
     /// The unit file's text.
     pub fn text(&self) -> String {
-        let exe = quoted(&self.exe.display().to_string());
+        let exe = quoted(&self.exe.display().to_string(), true);
         let mut env = Vec::new();
         let (config, data) = match self.scope {
             Scope::System => (
@@ -70,13 +78,13 @@ impl Unit {
         if let Some(c) = &config {
             env.push(format!(
                 "Environment={}\n",
-                quoted(&format!("SICKBAY_CONFIG={}", c.display()))
+                quoted(&format!("SICKBAY_CONFIG={}", c.display()), false)
             ));
         }
         if let Some(d) = &data {
             env.push(format!(
                 "Environment={}\n",
-                quoted(&format!("SICKBAY_DATA_DIR={}", d.display()))
+                quoted(&format!("SICKBAY_DATA_DIR={}", d.display()), false)
             ));
         }
         let env: String = env.concat();
@@ -85,8 +93,10 @@ impl Unit {
                 "docker.service network-online.target",
                 "multi-user.target",
                 "\
-# A user of its own, made when it starts, in the group that may use the Docker socket.
-DynamicUser=yes
+# A user of its own (sysusers.d/sickbay.conf), in the group that may use the Docker socket;
+# the settings are root's, readable by its group (0640 root:sickbay).
+User=sickbay
+Group=sickbay
 SupplementaryGroups=docker
 StateDirectory=sickbay
 StateDirectoryMode=0700
@@ -208,6 +218,56 @@ pub struct Installed {
     pub config_written: Option<PathBuf>,
     /// `Err`: the unit is in place but systemd could not be asked to start it (why, and how).
     pub started: Result<(), String>,
+    /// What would keep the service from starting, found before.
+    pub warnings: Vec<String>,
+}
+
+/// Makes the system service's user (`systemd-sysusers`, else `useradd`).
+fn make_user() -> Result<(), String> {
+    use std::io::Write;
+    let sysusers = Command::new("systemd-sysusers")
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            if let Some(mut input) = child.stdin.take() {
+                input.write_all(SYSUSERS.as_bytes())?;
+            }
+            child.wait_with_output()
+        });
+    if sysusers.as_ref().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    let out = Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--home-dir",
+            SYSTEM_DATA,
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "sickbay",
+        ])
+        .output()
+        .map_err(|e| format!("cannot make the user sickbay: {e}"))?;
+    // 9: it exists already.
+    if out.status.success() || out.status.code() == Some(9) {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot make the user sickbay: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Whether `/etc/group` names `group`.
+fn group_exists(group: &str) -> bool {
+    std::fs::read_to_string("/etc/group")
+        .is_ok_and(|t| t.lines().any(|l| l.split(':').next() == Some(group)))
 }
 
 /// Writes the unit (and, for the system, the example settings when there are none), then has
@@ -219,6 +279,24 @@ pub fn install(unit: &Unit, start: bool) -> Result<Installed, String> {
             .map_err(|e| format!("cannot make the folder {}: {e}", dir.display()))?;
     }
     let mut config_written = None;
+    let mut warnings = Vec::new();
+    if unit.scope == Scope::System {
+        make_user()?;
+        if !group_exists("docker") {
+            warnings.push(
+                "there is no docker group: the service cannot start until Docker is installed \
+                 (its socket's group)"
+                    .to_string(),
+            );
+        }
+        if ["/home/", "/root/"].iter().any(|h| unit.exe.starts_with(h)) {
+            warnings.push(format!(
+                "the service's user cannot reach {} in a home folder: install the program \
+                 in /usr/local/bin first",
+                unit.exe.display()
+            ));
+        }
+    }
     if unit.scope == Scope::System && !Path::new(SYSTEM_CONFIG).exists() {
         let c = Path::new(SYSTEM_CONFIG);
         if let Some(dir) = c.parent() {
@@ -227,6 +305,14 @@ pub fn install(unit: &Unit, start: bool) -> Result<Installed, String> {
         }
         std::fs::write(c, EXAMPLE_CONFIG)
             .map_err(|e| format!("cannot write {}: {e}", c.display()))?;
+        // Secrets may go in it (a webhook's path, a Postgres password): root's, and the
+        // service's group reads it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(c, std::fs::Permissions::from_mode(0o640));
+        }
+        let _ = Command::new("chgrp").arg("sickbay").arg(c).status();
         config_written = Some(c.to_path_buf());
     }
     std::fs::write(&path, unit.text())
@@ -243,6 +329,7 @@ pub fn install(unit: &Unit, start: bool) -> Result<Installed, String> {
         unit: path,
         config_written,
         started,
+        warnings,
     })
 }
 
@@ -287,7 +374,7 @@ mod tests {
             "ExecStart=/usr/bin/sickbay watch\n",
             "ExecReload=/bin/kill -HUP $MAINPID\n",
             "Restart=on-failure\n",
-            "DynamicUser=yes\n",
+            "User=sickbay\n",
             "SupplementaryGroups=docker\n",
             "Environment=SICKBAY_CONFIG=/etc/sickbay/sickbay.toml\n",
             "Environment=SICKBAY_DATA_DIR=/var/lib/sickbay\n",
@@ -298,6 +385,11 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_packages_sysusers_file_is_the_one_install_uses() {
+        assert_eq!(include_str!("../../packaging/sickbay.sysusers"), SYSUSERS);
     }
 
     #[test]
@@ -330,10 +422,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Environment=\"SICKBAY_CONFIG=/home/me/$$cfg/sickbay.toml\"\n"),
+            text.contains("Environment=\"SICKBAY_CONFIG=/home/me/$cfg/sickbay.toml\"\n"),
             "{text}"
         );
-        assert!(!text.contains("DynamicUser"), "{text}");
+        assert!(!text.contains("User=sickbay"), "{text}");
         assert!(text.contains("WantedBy=default.target\n"), "{text}");
     }
 }

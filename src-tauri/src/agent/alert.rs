@@ -367,10 +367,15 @@ async fn watch_logs(
             }
         }
         if live.has_changed().unwrap_or(false) {
+            let none_before = patterns.is_empty();
             patterns = self::patterns(&live.borrow_and_update());
-        }
-        if patterns.is_empty() {
-            continue;
+            if none_before {
+                // Patterns set while it runs: what the logs said before is not news.
+                let now = std::time::SystemTime::now();
+                for cursor in read.values_mut() {
+                    cursor.after = now;
+                }
+            }
         }
         let running: HashMap<String, String> = status
             .borrow()
@@ -380,7 +385,7 @@ async fn watch_logs(
             .map(|c| (c.id.clone(), c.name.clone()))
             .collect();
         read.retain(|id, _| running.contains_key(id));
-        if read.is_empty() {
+        if read.is_empty() || patterns.is_empty() {
             continue;
         }
         if docker.is_none() {

@@ -200,15 +200,30 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 pub fn run(cli: &Cli, command: &Command) -> Result<(), Failure> {
     match command {
         Command::Watch => {
+            // First, so that a reload asked for while it starts (`systemctl reload`) reads the
+            // settings instead of ending it.
+            let rt = runtime()?;
+            let (nudge, nudged) = tokio::sync::mpsc::unbounded_channel();
+            {
+                let _in = rt.enter();
+                crate::config::live::forward_hangups(nudge);
+            }
             let (settings, source) = load_settings(cli)?;
             let _guard = crate::telemetry::init(Some(&paths::logs_dir()), "info");
             if let ConfigSource::File(p) = &source {
                 tracing::info!("configuration from {}", p.display());
             }
             let store = Store::open(&paths::database_file())?;
-            runtime()?.block_on(async {
+            let required = cli.config.is_some();
+            rt.block_on(async {
                 let (tx, live) = tokio::sync::watch::channel(settings.clone());
-                tokio::spawn(crate::config::live::follow(source, settings, tx, None));
+                tokio::spawn(crate::config::live::follow(
+                    source,
+                    required,
+                    settings,
+                    tx,
+                    Some(nudged),
+                ));
                 run_engine(live, store, shutdown_signal(), engine::Links::default()).await
             })?;
             Ok(())
@@ -588,6 +603,9 @@ fn service(cli: &Cli, action: &ServiceAction) -> Result<(), Failure> {
         ServiceAction::Install { system, no_start } => {
             let done = svc::install(&unit(*system)?, !no_start).map_err(|e| anyhow::anyhow!(e))?;
             writeln!(out, "unit written: {}", done.unit.display())?;
+            for w in &done.warnings {
+                writeln!(out, "warning: {w}")?;
+            }
             if let Some(c) = &done.config_written {
                 writeln!(out, "settings written (the example): {}", c.display())?;
             }

@@ -5,7 +5,9 @@
 //! watcher and escalation, `[[maintenance]]` windows); the rest is the engine's own and takes
 //! effect at the next start ([`needs_restart`] names those sections). A file that no longer
 //! passes the loader's checks changes nothing: the error names the file, line and key, and the
-//! settings in use are kept.
+//! settings in use are kept. So does a file named on the command line that has gone. A change
+//! found by looking is read once the file has stayed the same for [`SETTLE`] (an editor that
+//! writes in place is not read half way).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -16,6 +18,9 @@ use super::{ConfigSource, Settings};
 
 /// How often the file is looked at.
 pub const LOOK_EVERY: Duration = Duration::from_secs(2);
+
+/// How long a changed file must stay the same before it is read.
+pub const SETTLE: Duration = Duration::from_millis(300);
 
 /// The sections whose new values are used at once.
 pub const LIVE: &[&str] = &[
@@ -66,15 +71,16 @@ fn fingerprint(path: &Path) -> Option<(Option<SystemTime>, u64)> {
 }
 
 /// Reads the file at `path` again: defaults when there is none (a first run has not written
-/// one yet), as at start.
-fn reload(path: &Path) -> Result<Settings, super::ConfigError> {
+/// one yet), as at start, unless it is `required` (named on the command line or by
+/// `SICKBAY_CONFIG`).
+pub fn read(path: &Path, required: bool) -> Result<Settings, super::ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let mut s = Settings::parse(&text, path)?;
             s.apply_environment();
             Ok(s)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
             let mut s = Settings::default();
             s.apply_environment();
             Ok(s)
@@ -90,16 +96,18 @@ fn reload(path: &Path) -> Result<Settings, super::ConfigError> {
 
 /// Follows the configuration file of `source` until every receiver of `tx` is gone: each new
 /// version that passes the checks is sent; `started` is what the engine runs with, for the
-/// log's word on what needs a restart. `nudge`: look now (the dashboard saved the file).
+/// log's word on what needs a restart. `nudge`: look now (the dashboard saved the file, a
+/// `SIGHUP`: [`forward_hangups`]).
 pub async fn follow(
     source: ConfigSource,
+    required: bool,
     started: Settings,
     tx: watch::Sender<Settings>,
     mut nudge: Option<mpsc::UnboundedReceiver<()>>,
 ) {
     let path: PathBuf = source.path().to_path_buf();
-    let mut seen = fingerprint(&path);
-    let mut hangup = hangups();
+    // Not looked at yet: the first look reads the file, in case it changed since it was loaded.
+    let mut seen = None;
     let mut every = tokio::time::interval(LOOK_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -107,14 +115,20 @@ pub async fn follow(
             _ = every.tick() => false,
             _ = tx.closed() => return,
             Some(()) = next(&mut nudge) => true,
-            Some(()) = next(&mut hangup) => true,
         };
         let now = fingerprint(&path);
-        if now == seen && !asked {
+        if Some(now) == seen && !asked {
             continue;
         }
-        seen = now;
-        match reload(&path) {
+        if !asked && seen.is_some() {
+            // Found by looking: read it once it has stopped changing.
+            tokio::time::sleep(SETTLE).await;
+            if fingerprint(&path) != now {
+                continue;
+            }
+        }
+        seen = Some(now);
+        match read(&path, required) {
             Ok(new) => {
                 let live = applied_live(&tx.borrow(), &new);
                 let restart = needs_restart(&started, &new);
@@ -164,27 +178,28 @@ async fn next(rx: &mut Option<mpsc::UnboundedReceiver<()>>) -> Option<()> {
     }
 }
 
-/// `SIGHUP`s as nudges (the usual way to have a service read its configuration again;
-/// `systemctl reload`); none elsewhere.
-fn hangups() -> Option<mpsc::UnboundedReceiver<()>> {
+/// Sends a nudge on `tx` for each `SIGHUP` (the usual way to have a service read its
+/// configuration again; `systemctl reload`), from now on: a `SIGHUP` no longer ends the
+/// process. Call it inside the runtime, as early as can be. Nothing elsewhere than Unix.
+pub fn forward_hangups(tx: mpsc::UnboundedSender<()>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup()).ok()?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                if tx.send(()).is_err() {
-                    return;
-                }
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        if tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                });
             }
-        });
-        Some(rx)
+            Err(e) => tracing::warn!("SIGHUP will not read the settings again: {e}"),
+        }
     }
     #[cfg(not(unix))]
-    {
-        None
-    }
+    drop(tx);
 }
 
 #[cfg(test)]
@@ -223,11 +238,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("sickbay.toml");
         std::fs::write(&path, "[notify]\nquiet_minutes = 5\n").expect("write");
-        let started = reload(&path).expect("valid");
+        let started = read(&path, true).expect("valid");
         let (tx, mut rx) = watch::channel(started.clone());
         let (nudge, nudged) = mpsc::unbounded_channel();
         let task = tokio::spawn(follow(
             ConfigSource::File(path.clone()),
+            true,
             started,
             tx,
             Some(nudged),
@@ -253,6 +269,14 @@ mod tests {
             .expect("found by the next look")
             .expect("open");
         assert_eq!(rx.borrow().notify.quiet_minutes, 3);
+        // Gone, when it was named on the command line: kept, as a broken one.
+        std::fs::remove_file(&path).expect("remove");
+        nudge.send(()).expect("nudge");
+        let sent = tokio::time::timeout(Duration::from_millis(600), rx.changed()).await;
+        assert!(
+            sent.is_err(),
+            "a file named and gone must not become the defaults"
+        );
         task.abort();
     }
 }

@@ -359,11 +359,14 @@ impl Docker {
             .map_err(|_| unreachable("no answer within 5 s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
         let cgroups = cgroup::Cgroups::local(&endpoint).map(std::sync::Arc::new);
-        Ok(Self {
+        let docker = Self {
             client,
             endpoint,
             cgroups,
-        })
+        };
+        // Before anything is watched: the container this process runs in, if any.
+        own::resolve(&docker).await;
+        Ok(docker)
     }
 
     pub fn endpoint(&self) -> &str {

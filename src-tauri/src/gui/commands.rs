@@ -114,6 +114,14 @@ impl Shared {
     }
 
     pub fn settings_view(&self) -> SettingsView {
+        // The file as it is now (it may have been edited by hand since this process started).
+        if let Ok(now) = crate::config::live::read(self.source.path(), false) {
+            self.settings.send_if_modified(|s| {
+                let changed = *s != now;
+                *s = now;
+                changed
+            });
+        }
         let (path, exists) = match &self.source {
             ConfigSource::File(p) => (p.clone(), true),
             ConfigSource::Defaults { looked_at } => (looked_at.clone(), false),
@@ -376,8 +384,10 @@ pub fn save_settings(
     changes: Vec<crate::config::edit::Change>,
 ) -> CmdResult<Saved> {
     let path = shared.source.path().to_path_buf();
+    let before = crate::config::live::read(&path, false)
+        .unwrap_or_else(|_| shared.settings.borrow().clone());
     let settings = crate::config::edit::apply(&path, &changes).map_err(|e| e.to_string())?;
-    let applied = crate::config::live::applied_live(&shared.settings.borrow(), &settings);
+    let applied = crate::config::live::applied_live(&before, &settings);
     let rows = setting_rows(&settings);
     shared.settings.send_replace(settings);
     let _ = shared.settings_saved.send(());

@@ -166,6 +166,8 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
     let (restart_tx, mut restart_rx) = mpsc::unbounded_channel::<()>();
     let (settings_tx, live) = watch::channel(settings.clone());
     let (saved_tx, saved_rx) = mpsc::unbounded_channel::<()>();
+    let shared_saved = saved_tx.clone();
+    let required = cli.config.is_some();
     let (restart_needed, _) = watch::channel(Vec::<String>::new());
     let stack_configured = crate::docker::stack::Project::from_settings(&settings.stack).is_some();
     let config_file = source.file().map(Path::to_path_buf);
@@ -241,8 +243,13 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
                 settings.clone(),
                 settings_tx.subscribe(),
             ));
+            let hangups = shared_saved.clone();
+            tauri::async_runtime::spawn(async move {
+                crate::config::live::forward_hangups(hangups);
+            });
             tauri::async_runtime::spawn(crate::config::live::follow(
                 source,
+                required,
                 settings,
                 settings_tx,
                 Some(saved_rx),
