@@ -106,7 +106,7 @@ echo "ExecStart ($exec_start) as user sickbay in group docker: reached Docker, r
 apt-get purge -y -q sickbay-headless | tail -1
 [ ! -e "$unit" ] && [ ! -e /usr/bin/sickbay ] && [ ! -e /etc/sickbay/sickbay.toml ] \
     || fail "the headless package left files behind"
-echo "purged: nothing left behind"
+echo "purged: nothing left behind but the system user sickbay (Debian leaves system users)"
 
 step "the .rpm files"
 for rpm in "$dist"/*.rpm; do

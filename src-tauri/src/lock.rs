@@ -61,7 +61,20 @@ pub fn try_acquire(
     me: &str,
 ) -> std::io::Result<Acquire> {
     let path = dir.join(format!("sickbay-{}.lock", key(endpoint, selector)));
-    let (mut file, writable) = open(&path)?;
+    let (mut file, writable) = match open(&path) {
+        Ok(f) => f,
+        // Made by another user, not readable by this one (an older Sickbay's, under a umask
+        // of 0077): that one may act, so this one stands by rather than act beside it.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok(Acquire::Held {
+                by: Some(format!(
+                    "a Sickbay of another user ({} cannot be read by this one)",
+                    path.display()
+                )),
+            })
+        }
+        Err(e) => return Err(e),
+    };
     match file.try_lock() {
         Ok(()) => {
             if writable {
@@ -103,7 +116,10 @@ pub fn try_acquire(
 fn open(path: &Path) -> std::io::Result<(File, bool)> {
     for _ in 0..3 {
         match OpenOptions::new().read(true).write(true).open(path) {
-            Ok(f) => return Ok((f, true)),
+            Ok(f) => {
+                readable_by_all(&f, path);
+                return Ok((f, true));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 return Ok((File::open(path)?, false));
             }
@@ -119,15 +135,7 @@ fn open(path: &Path) -> std::io::Result<(File, bool)> {
         }
         match create.open(path) {
             Ok(f) => {
-                // Readable by every user whatever the umask (a service's is often 0077): a
-                // Sickbay of another user must be able to open it to see it is held.
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(0o644)) {
-                        tracing::debug!("cannot make {} readable: {e}", path.display());
-                    }
-                }
+                readable_by_all(&f, path);
                 return Ok((f, true));
             }
             // Another process created it meanwhile: open it again.
@@ -139,6 +147,24 @@ fn open(path: &Path) -> std::io::Result<(File, bool)> {
         "cannot open {}",
         path.display()
     )))
+}
+
+/// Makes the lock file readable by every user whatever the umask (a service's is often 0077),
+/// also one an older Sickbay made: a Sickbay of another user must be able to open it to see
+/// it is held. Only its owner can; for the others it is said in the diagnostic log.
+fn readable_by_all(f: &File, path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = f.metadata().map(|m| m.permissions().mode() & 0o777);
+        if mode.is_ok_and(|m| m & 0o444 != 0o444) {
+            if let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(0o644)) {
+                tracing::debug!("cannot make {} readable: {e}", path.display());
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (f, path);
 }
 
 /// Whether a process with this id runs (Linux: `/proc`; elsewhere assumed, the caller's data

@@ -237,37 +237,47 @@ fn make_user() -> Result<(), String> {
             }
             child.wait_with_output()
         });
-    if sysusers.as_ref().is_ok_and(|o| o.status.success()) {
-        return Ok(());
+    if !(sysusers.as_ref().is_ok_and(|o| o.status.success()) && known("passwd", "sickbay")) {
+        // A group of the name may be there already (useradd's --user-group then refuses).
+        let group = if known("group", "sickbay") {
+            ["-g", "sickbay"]
+        } else {
+            ["--user-group", ""]
+        };
+        let out = Command::new("useradd")
+            .args(["--system"])
+            .args(group.iter().filter(|a| !a.is_empty()))
+            .args([
+                "--home-dir",
+                SYSTEM_DATA,
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "sickbay",
+            ])
+            .output()
+            .map_err(|e| format!("cannot make the user sickbay: {e}"))?;
+        if !out.status.success() && !known("passwd", "sickbay") {
+            return Err(format!(
+                "cannot make the user sickbay: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
     }
-    let out = Command::new("useradd")
-        .args([
-            "--system",
-            "--user-group",
-            "--home-dir",
-            SYSTEM_DATA,
-            "--no-create-home",
-            "--shell",
-            "/usr/sbin/nologin",
-            "sickbay",
-        ])
-        .output()
-        .map_err(|e| format!("cannot make the user sickbay: {e}"))?;
-    // 9: it exists already.
-    if out.status.success() || out.status.code() == Some(9) {
+    if known("passwd", "sickbay") {
         Ok(())
     } else {
-        Err(format!(
-            "cannot make the user sickbay: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err("the user sickbay was not made (systemd-sysusers and useradd both failed)".into())
     }
 }
 
-/// Whether `/etc/group` names `group`.
-fn group_exists(group: &str) -> bool {
-    std::fs::read_to_string("/etc/group")
-        .is_ok_and(|t| t.lines().any(|l| l.split(':').next() == Some(group)))
+/// Whether the system's user or group database (`getent`: also LDAP, sssd) knows `name`.
+fn known(database: &str, name: &str) -> bool {
+    Command::new("getent")
+        .args([database, name])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Writes the unit (and, for the system, the example settings when there are none), then has
@@ -282,7 +292,7 @@ pub fn install(unit: &Unit, start: bool) -> Result<Installed, String> {
     let mut warnings = Vec::new();
     if unit.scope == Scope::System {
         make_user()?;
-        if !group_exists("docker") {
+        if !known("group", "docker") {
             warnings.push(
                 "there is no docker group: the service cannot start until Docker is installed \
                  (its socket's group)"
@@ -312,8 +322,34 @@ pub fn install(unit: &Unit, start: bool) -> Result<Installed, String> {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(c, std::fs::Permissions::from_mode(0o640));
         }
-        let _ = Command::new("chgrp").arg("sickbay").arg(c).status();
+        if !Command::new("chgrp")
+            .arg("sickbay")
+            .arg(c)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            warnings.push(format!(
+                "cannot give {} to the group sickbay: the service cannot read it until \
+                 `chgrp sickbay {0}`",
+                c.display()
+            ));
+        }
         config_written = Some(c.to_path_buf());
+    } else if unit.scope == Scope::System {
+        // The admin's own file: the service's user must be able to read it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{MetadataExt, PermissionsExt};
+            if let Ok(m) = std::fs::metadata(SYSTEM_CONFIG) {
+                let mode = m.permissions().mode();
+                if mode & 0o004 == 0 && (mode & 0o040 == 0 || m.gid() == 0) {
+                    warnings.push(format!(
+                        "{SYSTEM_CONFIG} is not readable by the user sickbay: \
+                         `chgrp sickbay {SYSTEM_CONFIG} && chmod 0640 {SYSTEM_CONFIG}`"
+                    ));
+                }
+            }
+        }
     }
     std::fs::write(&path, unit.text())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

@@ -122,7 +122,7 @@ pub fn watched(
 ) -> bool {
     config::selector_matches(&settings.monitoring.label_selector, labels)
         && Policy::watched(labels)
-        && super::own::container_id() != Some(id.0.as_str())
+        && !super::own::is_own(&id.0)
 }
 
 /// Inspects one container, with stats and its probe when it runs.

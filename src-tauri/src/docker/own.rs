@@ -7,13 +7,17 @@
 //! the mount table names a candidate, also with a private cgroup namespace (where
 //! `/proc/self/cgroup` says only `0::/`) and whatever `--hostname` was given; on the host no such
 //! mount is at `/etc/hostname`. The candidate is then confirmed whatever the storage driver:
-//! this process writes a file of a random name and content in its data folder, and the
-//! container is the one, among the candidate and those joined to its network, from which
-//! Docker's archive API reads that file back. Without an answer the candidate stands. Read
-//! once per process, when Docker is first reached.
+//! this process writes a file of a random name in its own filesystem (the temp folder; else
+//! the data folder, for a read-only root), and the container is the only one, among the
+//! candidate and those joined to its network, from which Docker's archive API reads that file
+//! back (a folder of a volume two containers share would name both: then the next place).
+//! Nothing found anywhere: the candidate stands. Docker failing to answer: the candidate is
+//! left alone meanwhile and the question asked again at the next connection. Once answered,
+//! never asked again in this process.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{OnceLock, RwLock};
 
 use bollard::query_parameters::{
     DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -22,58 +26,99 @@ use futures_util::StreamExt;
 
 use super::Docker;
 
-static OWN: OnceLock<Option<String>> = OnceLock::new();
+/// The container confirmed, once (`None`: this process runs on a host).
+static CONFIRMED: OnceLock<Option<String>> = OnceLock::new();
+/// The mount table's candidate while it could not be confirmed yet (Docker did not answer):
+/// left alone meanwhile, and asked about again at the next connection.
+static UNCONFIRMED: RwLock<Option<String>> = RwLock::new(None);
 
-/// The id of the container this process runs in (`None`: on a host, or before Docker was
-/// reached; then the mount table's candidate, unconfirmed).
-pub fn container_id() -> Option<&'static str> {
-    match OWN.get() {
-        Some(own) => own.as_deref(),
-        None => None,
+/// Whether `id` is the container this process runs in (or, until that could be checked, the
+/// mount table's candidate).
+pub fn is_own(id: &str) -> bool {
+    match CONFIRMED.get() {
+        Some(own) => own.as_deref() == Some(id),
+        None => UNCONFIRMED.read().is_ok_and(|c| c.as_deref() == Some(id)),
     }
 }
 
-/// Finds and confirms the container this process runs in, once per process.
+/// What a check came to.
+enum Checked {
+    /// Exactly this container holds the file.
+    Found(String),
+    /// None of them, or more than one, holds it: try elsewhere.
+    NotTold,
+    /// Docker could not be asked.
+    Failed,
+}
+
+/// Finds and confirms the container this process runs in; once confirmed (or known to be
+/// none), never again.
 pub async fn resolve(docker: &Docker) {
-    if OWN.get().is_some() {
+    if CONFIRMED.get().is_some() {
         return;
     }
-    let candidate = std::fs::read_to_string("/proc/self/mountinfo")
+    let Some(candidate) = std::fs::read_to_string("/proc/self/mountinfo")
         .ok()
-        .and_then(|m| hint_in(&m));
-    let found = match candidate {
-        Some(c) => Some(confirm(docker, &c).await.unwrap_or(c)),
-        None => None,
+        .and_then(|m| hint_in(&m))
+    else {
+        let _ = CONFIRMED.set(None);
+        return;
     };
-    if OWN.set(found.clone()).is_ok() {
-        if let Some(id) = &found {
-            tracing::info!(
-                "Sickbay runs in container {}: it leaves that container alone",
-                &id[..12.min(id.len())]
-            );
+    // A marker in the container's own filesystem first (a folder in a volume may be another
+    // container's too), then in the data folder (a read-only root).
+    let mut failed = false;
+    let mut found = None;
+    for dir in [std::env::temp_dir(), crate::paths::data_dir()] {
+        match confirm(docker, &candidate, dir).await {
+            Checked::Found(id) => {
+                found = Some(id);
+                break;
+            }
+            Checked::NotTold => {}
+            Checked::Failed => failed = true,
         }
+    }
+    let own = match found {
+        Some(id) => id,
+        None if failed => {
+            if let Ok(mut c) = UNCONFIRMED.write() {
+                *c = Some(candidate.clone());
+            }
+            tracing::warn!(
+                "cannot tell yet which container Sickbay runs in (Docker did not answer); \
+                 it leaves {} alone meanwhile",
+                &candidate[..12]
+            );
+            return;
+        }
+        // Nothing could tell: the network's owner is the best guess.
+        None => candidate,
+    };
+    if CONFIRMED.set(Some(own.clone())).is_ok() {
+        tracing::info!(
+            "Sickbay runs in container {}: it leaves that container alone",
+            &own[..12.min(own.len())]
+        );
     }
 }
 
-/// The container, among `candidate` and the running containers joined to its network, in
-/// which a file this process just wrote is found. `None`: no file could be written, or none
-/// of them has it.
-async fn confirm(docker: &Docker, candidate: &str) -> Option<String> {
+/// Writes a file of a random name in `dir` and asks Docker which of `candidate` and the
+/// running containers joined to its network holds it.
+async fn confirm(docker: &Docker, candidate: &str, dir: PathBuf) -> Checked {
     let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-    let dir = crate::paths::data_dir();
-    let dir = if dir.is_dir() {
-        dir
-    } else {
-        std::env::temp_dir()
-    };
     let marker = dir.join(format!(".sickbay-own-{token}"));
-    std::fs::write(&marker, &token).ok()?;
-    let path = marker.display().to_string();
-    let mut ids = vec![candidate.to_string()];
+    if std::fs::write(&marker, &token).is_err() {
+        return Checked::NotTold;
+    }
+    let checked = holder(docker, candidate, &marker.display().to_string()).await;
+    let _ = std::fs::remove_file(&marker);
+    checked
+}
+
+async fn holder(docker: &Docker, candidate: &str, path: &str) -> Checked {
     let mut filters: HashMap<String, Vec<String>> = HashMap::new();
     filters.insert("status".into(), vec!["running".into()]);
-    let joined = format!("container:{candidate}");
-    if let Ok(list) = docker
+    let Ok(list) = docker
         .client
         .list_containers(Some(
             ListContainersOptionsBuilder::default()
@@ -81,43 +126,52 @@ async fn confirm(docker: &Docker, candidate: &str) -> Option<String> {
                 .build(),
         ))
         .await
-    {
-        ids.extend(list.into_iter().filter_map(|c| {
-            let mode = c.host_config.and_then(|h| h.network_mode);
-            (mode.as_deref() == Some(joined.as_str()))
-                .then_some(c.id)
-                .flatten()
-        }));
-    }
-    let mut found = None;
+    else {
+        return Checked::Failed;
+    };
+    let joined = format!("container:{candidate}");
+    let mut ids = vec![candidate.to_string()];
+    ids.extend(list.into_iter().filter_map(|c| {
+        let mode = c.host_config.and_then(|h| h.network_mode);
+        (mode.as_deref() == Some(joined.as_str()))
+            .then_some(c.id)
+            .flatten()
+    }));
+    let mut holders = Vec::new();
     for id in ids {
-        if holds(docker, &id, &path, &token).await {
-            found = Some(id);
-            break;
+        match holds(docker, &id, path).await {
+            Some(true) => holders.push(id),
+            Some(false) => {}
+            None => return Checked::Failed,
         }
     }
-    let _ = std::fs::remove_file(&marker);
-    found
+    match holders.as_slice() {
+        [one] => Checked::Found(one.clone()),
+        _ => Checked::NotTold,
+    }
 }
 
-/// Whether Docker reads the file at `path`, holding `token`, from container `id`.
-async fn holds(docker: &Docker, id: &str, path: &str, token: &str) -> bool {
+/// Whether Docker reads the file at `path` from container `id` (`None`: Docker failed).
+async fn holds(docker: &Docker, id: &str, path: &str) -> Option<bool> {
     let opts = DownloadFromContainerOptionsBuilder::default()
         .path(path)
         .build();
     let mut archive = docker.client.download_from_container(id, Some(opts));
-    let mut bytes = Vec::new();
+    let mut read = 0usize;
     while let Some(chunk) = archive.next().await {
         match chunk {
-            Ok(b) => bytes.extend_from_slice(&b),
-            Err(_) => return false,
+            Ok(b) => read += b.len(),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Some(false),
+            Err(_) => return None,
         }
-        // A tar of one small file: its header and the token.
-        if bytes.len() > 64 * 1024 {
+        // A tar of one small file.
+        if read > 64 * 1024 {
             break;
         }
     }
-    bytes.windows(token.len()).any(|w| w == token.as_bytes())
+    Some(read > 0)
 }
 
 /// The mount table's candidate (`/proc/self/mountinfo`): the 64 hex digits of the folder

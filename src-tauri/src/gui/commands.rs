@@ -115,7 +115,7 @@ impl Shared {
 
     pub fn settings_view(&self) -> SettingsView {
         // The file as it is now (it may have been edited by hand since this process started).
-        if let Ok(now) = crate::config::live::read(self.source.path(), false) {
+        if let Ok(now) = crate::config::live::read(self.source.path(), self.config_required) {
             self.settings.send_if_modified(|s| {
                 let changed = *s != now;
                 *s = now;
@@ -384,7 +384,7 @@ pub fn save_settings(
     changes: Vec<crate::config::edit::Change>,
 ) -> CmdResult<Saved> {
     let path = shared.source.path().to_path_buf();
-    let before = crate::config::live::read(&path, false)
+    let before = crate::config::live::read(&path, shared.config_required)
         .unwrap_or_else(|_| shared.settings.borrow().clone());
     let settings = crate::config::edit::apply(&path, &changes).map_err(|e| e.to_string())?;
     let applied = crate::config::live::applied_live(&before, &settings);
@@ -583,6 +583,7 @@ mod tests {
             restart_needed: watch::channel(Vec::new()).0,
             settings_saved: saved_tx,
             source,
+            config_required: false,
             config_origin: Origin::CommandLine,
             control: control_tx,
             stack: watch::channel(StackStatus::new(&settings_stack)).0,

@@ -269,6 +269,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         restart_needed: restart_needed.clone(),
         settings_saved: saved_tx,
         source,
+        config_required: cli.config.is_some(),
         config_origin: state::config_origin(cli.config.as_ref()),
         control: control_tx,
         stack: stack_tx.clone(),

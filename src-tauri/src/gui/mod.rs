@@ -182,6 +182,7 @@ pub fn run(cli: &Cli) -> Result<(), Failure> {
         restart_needed: restart_needed.clone(),
         settings_saved: saved_tx,
         source: source.clone(),
+        config_required: cli.config.is_some(),
         config_origin: state::config_origin(cli.config.as_ref()),
         control: control_tx,
     };

@@ -28,6 +28,9 @@ pub struct Shared {
     /// The dashboard saved the configuration file: the tray app reads it at once.
     pub settings_saved: mpsc::UnboundedSender<()>,
     pub source: ConfigSource,
+    /// The file was named (`--config`, `SICKBAY_CONFIG`): its absence is an error, not the
+    /// defaults.
+    pub config_required: bool,
     /// Where `source`'s path came from (`--config`, `SICKBAY_CONFIG` or the default).
     pub config_origin: Origin,
     pub control: mpsc::Sender<Control>,
