@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs and tries what scripts/release.sh put in dist/, on this machine, then removes it:
-#   the tray app's .deb: installs with apt-get, runs from /usr/bin (--version, doctor), its
-#     desktop entry passes desktop-file-validate, its icons and manual page are in place, and
-#     it uninstalls leaving nothing behind;
+#   the tray app's .deb: installs with apt-get, runs from /usr/bin (--version, doctor, and the
+#     app itself in a virtual display: its dashboard renders), its desktop entry passes
+#     desktop-file-validate, its icons and manual page are in place, and it uninstalls leaving
+#     nothing behind;
 #   the headless .deb: its unit passes systemd-analyze verify (installed, with its manual page)
 #     and its command line runs as the unit writes it (here with a configuration that watches
 #     no container: the machine's containers are not this script's), purged afterwards;
@@ -42,7 +43,8 @@ trap cleanup EXIT
 date -u +"%Y-%m-%dT%H:%M:%SZ on $(. /etc/os-release; echo "$PRETTY_NAME")"
 step "checksums"
 (cd "$dist" && sha256sum -c SHA256SUMS)
-apt-get install -y -q desktop-file-utils rpm systemd man-db util-linux >/dev/null
+apt-get install -y -q desktop-file-utils rpm systemd man-db util-linux xvfb xauth dbus-x11 \
+    xdotool imagemagick >/dev/null
 
 step "the tray app's .deb"
 deb="$(ls "$dist"/sickbay_"$version"-*.deb)"
@@ -58,6 +60,26 @@ for size in 32 48 64 128 256 512; do
 done
 echo "icons: 32 48 64 128 256 512"
 man -w sickbay
+# The installed tray app, its dashboard open, in a virtual display of its own: the page (built
+# into the program) renders. An engine it cannot reach, so it touches no container.
+cat > "$tmp/gui.sh" <<'GUI'
+export WEBKIT_DISABLE_COMPOSITING_MODE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1 NO_AT_BRIDGE=1
+/usr/bin/sickbay --open-dashboard > "$T/gui.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 60); do
+    xdotool search --name '^Sickbay$' >/dev/null 2>&1 && break
+    sleep 0.5
+done
+sleep 4
+import -window root "$T/dashboard.png"
+kill "$pid"; wait "$pid" || true
+GUI
+T="$tmp" HOME="$tmp/home" SICKBAY_DATA_DIR="$tmp/gui-data" DOCKER_HOST="unix://$tmp/none.sock" \
+    dbus-run-session -- xvfb-run -a -s "-screen 0 1280x800x24" bash "$tmp/gui.sh"
+colors="$(convert "$tmp/dashboard.png" -crop 1100x700+0+0 -format %k info:)"
+cp "$tmp/dashboard.png" "$dist/test-packages-dashboard.png"
+[ "$colors" -gt 50 ] || fail "the dashboard did not render ($colors colours in its window)"
+echo "the installed tray app's dashboard rendered ($colors colours; $dist/test-packages-dashboard.png)"
 files="$(dpkg -L sickbay)"
 apt-get remove -y -q sickbay | tail -1
 [ ! -e /usr/bin/sickbay ] || fail "/usr/bin/sickbay is still there"
