@@ -130,13 +130,12 @@ impl AlertWatcher {
 /// Escalations are sent on `bus` too, for the notifications. `live`: the settings, whose
 /// `[alerts]`, `[diagnosis]` and `[escalation]` are used as they change.
 pub async fn run(
-    live: watch::Receiver<Settings>,
+    mut live: watch::Receiver<Settings>,
     data: DataDir,
     mut events: broadcast::Receiver<EventRow>,
     bus: broadcast::Sender<EventRow>,
     status: watch::Receiver<crate::engine::StatusView>,
 ) {
-    let mut live = live;
     let mut settings = live.borrow_and_update().clone();
     let mut watcher = AlertWatcher::new(
         settings.alerts.failure_threshold as usize,

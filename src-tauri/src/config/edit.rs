@@ -25,10 +25,10 @@ fn editable(section: &str) -> bool {
 }
 
 /// Writes `changes` into the configuration file at `path` (made if it does not exist yet) and
-/// returns the settings it now holds. Nothing is written when a change is refused: an unknown
+/// returns the settings it held before and those it holds now. Nothing is written when a change is refused: an unknown
 /// key, a value of the wrong type, or a value the loader's checks refuse (the error names the
 /// file, the line and the key, as at start).
-pub fn apply(path: &Path, changes: &[Change]) -> Result<Settings, ConfigError> {
+pub fn apply(path: &Path, changes: &[Change]) -> Result<(Settings, Settings), ConfigError> {
     // A link (dotfiles kept elsewhere) stays a link: its target is what changes.
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let path = target.as_path();
@@ -38,10 +38,12 @@ pub fn apply(path: &Path, changes: &[Change]) -> Result<Settings, ConfigError> {
         Err(e) => return Err(error(path, None, format!("cannot read the file: {e}"))),
     };
     let new = edited(&text, path, changes)?;
+    let mut before = Settings::parse(&text, path)?;
     let mut settings = Settings::parse(&new, path)?;
     write(path, &new).map_err(|e| error(path, None, format!("cannot write the file: {e}")))?;
+    before.apply_environment();
     settings.apply_environment();
-    Ok(settings)
+    Ok((before, settings))
 }
 
 /// `text` with `changes` made, checked as the loader checks a file.
@@ -188,7 +190,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("sickbay.toml");
         std::fs::write(&path, FILE).expect("write");
-        let settings = apply(
+        let (before, settings) = apply(
             &path,
             &[
                 change("monitoring.interval_seconds", "15"),
@@ -210,6 +212,7 @@ mod tests {
             "{text}"
         );
         assert_eq!(settings.monitoring.interval_seconds, 15);
+        assert!(before.notify.desktop && before.monitoring.interval_seconds != 15);
         assert!(!settings.notify.desktop);
         assert_eq!(
             settings.monitoring.label_selector,

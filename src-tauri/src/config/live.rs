@@ -70,28 +70,9 @@ fn fingerprint(path: &Path) -> Option<(Option<SystemTime>, u64)> {
     Some((m.modified().ok(), m.len()))
 }
 
-/// Reads the file at `path` again: defaults when there is none (a first run has not written
-/// one yet), as at start, unless it is `required` (named on the command line or by
-/// `SICKBAY_CONFIG`).
+/// The file at `path` as it is now ([`Settings::load_from`]).
 pub fn read(path: &Path, required: bool) -> Result<Settings, super::ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let mut s = Settings::parse(&text, path)?;
-            s.apply_environment();
-            Ok(s)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-            let mut s = Settings::default();
-            s.apply_environment();
-            Ok(s)
-        }
-        Err(e) => Err(super::ConfigError {
-            path: path.to_path_buf(),
-            line: None,
-            key: None,
-            message: format!("cannot read the file: {e}"),
-        }),
-    }
+    Settings::load_from(path, required).map(|(s, _)| s)
 }
 
 /// Follows the configuration file of `source` until every receiver of `tx` is gone: each new
@@ -130,11 +111,11 @@ pub async fn follow(
         seen = Some(now);
         match read(&path, required) {
             Ok(new) => {
-                let live = applied_live(&tx.borrow(), &new);
-                let restart = needs_restart(&started, &new);
-                if live.is_empty() && restart.is_empty() && *tx.borrow() == new {
+                if *tx.borrow() == new {
                     continue;
                 }
+                let live = applied_live(&tx.borrow(), &new);
+                let restart = needs_restart(&started, &new);
                 if !live.is_empty() {
                     tracing::info!(
                         "settings from {}: applied now: {}",
@@ -157,7 +138,7 @@ pub async fn follow(
 }
 
 /// `[a], [b]`.
-pub fn sections(names: &[String]) -> String {
+fn sections(names: &[String]) -> String {
     names
         .iter()
         .map(|n| format!("[{n}]"))

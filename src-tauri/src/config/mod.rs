@@ -500,10 +500,16 @@ impl Settings {
     /// Loads the configuration: `explicit` (from `--config` or `SICKBAY_CONFIG`) must exist;
     /// the default path may be absent, in which case the defaults apply.
     pub fn load(explicit: Option<&Path>) -> Result<(Self, ConfigSource), ConfigError> {
-        let (path, required) = match explicit {
-            Some(p) => (p.to_path_buf(), true),
-            None => (crate::paths::default_config_file(), false),
-        };
+        match explicit {
+            Some(p) => Self::load_from(p, true),
+            None => Self::load_from(&crate::paths::default_config_file(), false),
+        }
+    }
+
+    /// Loads the configuration file at `path` (at start, and again while Sickbay runs:
+    /// `live`): absent, the defaults apply unless it is `required`.
+    pub fn load_from(path: &Path, required: bool) -> Result<(Self, ConfigSource), ConfigError> {
+        let path = path.to_path_buf();
         let (mut settings, source) = match std::fs::read_to_string(&path) {
             Ok(text) => (Self::parse(&text, &path)?, ConfigSource::File(path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {

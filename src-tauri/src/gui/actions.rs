@@ -44,27 +44,23 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, action: Action) {
         }
         Action::Quit => app.state::<Quit>().quit(app),
         Action::Restart(container) => {
-            let c = Control::Restart {
-                container,
-                by: "tray".into(),
-            };
-            if let Err(e) = app.state::<Shared>().control.try_send(c) {
-                tracing::warn!("cannot reach the monitor: {e}");
+            if let Err(e) = app.state::<Shared>().restart(container, "tray") {
+                tracing::warn!("{e}");
             }
         }
-        // As the notification's "Snooze 1 h" and `sickbay snooze` / `unsnooze` do.
+        // Written to the history here, as the dashboard does; the engine reads it within
+        // seconds.
         Action::Snooze(container) => {
-            let done = snooze(&container, app.state::<Shared>().source.file());
-            if let Err(e) = done {
+            let until = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+            if let Err(e) = app
+                .state::<Shared>()
+                .snooze(&container, Some(until), "tray")
+            {
                 tracing::error!("cannot snooze {container}: {e}");
             }
         }
         Action::Unsnooze(container) => {
-            let done = run_own(
-                &["unsnooze", &container],
-                app.state::<Shared>().source.file(),
-            );
-            if let Err(e) = done {
+            if let Err(e) = app.state::<Shared>().snooze(&container, None, "tray") {
                 tracing::error!("cannot unsnooze {container}: {e}");
             }
         }

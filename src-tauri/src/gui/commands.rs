@@ -238,16 +238,7 @@ pub fn set_paused(shared: State<'_, Shared>, paused: bool) -> CmdResult<()> {
 /// with `by:dashboard`.
 #[tauri::command]
 pub fn restart(shared: State<'_, Shared>, container: String) -> CmdResult<()> {
-    if !crate::domain::model::is_container_name(&container) {
-        return Err(format!("not a container name: {container:?}"));
-    }
-    shared
-        .control
-        .try_send(Control::Restart {
-            container,
-            by: "dashboard".into(),
-        })
-        .map_err(|e| format!("the monitor is not running: {e}"))
+    shared.restart(container, "dashboard")
 }
 
 #[tauri::command]
@@ -268,17 +259,7 @@ pub fn snooze(shared: State<'_, Shared>, container: String, minutes: Option<u64>
         Some(m) => Some(std::time::SystemTime::now() + Duration::from_secs(m * 60)),
         None => None,
     };
-    let store = shared.store.lock().map_err(store_err)?;
-    crate::storage::journal::snooze(
-        &store,
-        &paths::logs_dir(),
-        &shared.settings.borrow().retention,
-        Some(&container),
-        until,
-        "dashboard",
-    )
-    .map(|_| ())
-    .map_err(store_err)
+    shared.snooze(&container, until, "dashboard")
 }
 
 /// Acknowledges incident `incident` with `note` ("looking at it", "a disk filled up; cleared"):
@@ -289,6 +270,41 @@ pub fn acknowledge(shared: State<'_, Shared>, incident: i64, note: String) -> Cm
 }
 
 impl Shared {
+    /// Asks the engine to restart `container` now, as Sickbay's own action (`by`: where it
+    /// was asked, "dashboard" or "tray").
+    pub fn restart(&self, container: String, by: &str) -> CmdResult<()> {
+        if !crate::domain::model::is_container_name(&container) {
+            return Err(format!("not a container name: {container:?}"));
+        }
+        self.control
+            .try_send(Control::Restart {
+                container,
+                by: by.into(),
+            })
+            .map_err(|e| format!("the monitor is not running: {e}"))
+    }
+
+    /// Snoozes `container` until then, or ends its snooze (`None`): written to the history,
+    /// which the running engine reads within seconds.
+    pub fn snooze(
+        &self,
+        container: &str,
+        until: Option<std::time::SystemTime>,
+        by: &str,
+    ) -> CmdResult<()> {
+        let store = self.store.lock().map_err(store_err)?;
+        crate::storage::journal::snooze(
+            &store,
+            &paths::logs_dir(),
+            &self.settings.borrow().retention,
+            Some(container),
+            until,
+            by,
+        )
+        .map(|_| ())
+        .map_err(store_err)
+    }
+
     /// Records the acknowledgement (`logs`: the folder of `monitor.log`).
     pub fn acknowledge(&self, logs: &std::path::Path, incident: i64, note: &str) -> CmdResult<()> {
         if note.trim().is_empty() {
@@ -384,9 +400,8 @@ pub fn save_settings(
     changes: Vec<crate::config::edit::Change>,
 ) -> CmdResult<Saved> {
     let path = shared.source.path().to_path_buf();
-    let before = crate::config::live::read(&path, shared.config_required)
-        .unwrap_or_else(|_| shared.settings.borrow().clone());
-    let settings = crate::config::edit::apply(&path, &changes).map_err(|e| e.to_string())?;
+    let (before, settings) =
+        crate::config::edit::apply(&path, &changes).map_err(|e| e.to_string())?;
     let applied = crate::config::live::applied_live(&before, &settings);
     let rows = setting_rows(&settings);
     shared.settings.send_replace(settings);
@@ -951,6 +966,34 @@ mod tests {
         assert!(
             text.starts_with("# mine\n[notify]\nquiet_minutes = 9\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_trays_snooze_and_restart_act_in_the_app_itself_and_say_tray() {
+        use crate::gui::tray::Action;
+        let mut f = plain_fixture();
+        let handle = f.app.handle().clone();
+        crate::gui::actions::handle(&handle, Action::Snooze("web".into()));
+        crate::gui::actions::handle(&handle, Action::Restart("web".into()));
+        let shared = tauri::Manager::state::<Shared>(&f.app);
+        let rows = shared
+            .store
+            .lock()
+            .expect("store")
+            .snooze_events("2000-01-01T00:00:00Z")
+            .expect("snoozes");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let (snoozed, container, details) = &rows[0];
+        assert!(*snoozed);
+        assert_eq!(container.as_deref(), Some("web"));
+        assert!(details.contains("by:tray"), "{details}");
+        assert_eq!(
+            f._control.try_recv().ok(),
+            Some(Control::Restart {
+                container: "web".into(),
+                by: "tray".into()
+            })
         );
     }
 }
