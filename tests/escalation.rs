@@ -45,15 +45,13 @@ impl Drop for Display {
 fn stand_in_agent(dir: &Path) -> (PathBuf, PathBuf) {
     let record = dir.join("agent-record.txt");
     let agent = dir.join("claude");
-    std::fs::write(
+    write_script(
         &agent,
-        format!(
+        &format!(
             "#!/bin/sh\n{{ echo \"cwd:$PWD\"; for a in \"$@\"; do echo \"arg:$a\"; done; }} > '{}.tmp'\nmv '{0}.tmp' '{0}'\n",
             record.display()
         ),
-    )
-    .expect("write the stand-in agent");
-    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    );
     (agent, record)
 }
 

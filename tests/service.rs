@@ -122,20 +122,13 @@ fn a_user_service_is_installed_runs_as_written_and_is_removed() {
     let bin = s.dir.path().join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
     let calls = s.dir.path().join("systemctl.calls");
-    let stand_in = bin.join("systemctl");
-    std::fs::write(
-        &stand_in,
-        format!(
+    write_script(
+        &bin.join("systemctl"),
+        &format!(
             "#!/bin/sh\necho \"$*\" >> '{}'\necho 'active'\n",
             calls.display()
         ),
-    )
-    .expect("stand-in");
-    std::fs::set_permissions(
-        &stand_in,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    );
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -223,7 +216,17 @@ fn a_user_service_is_installed_runs_as_written_and_is_removed() {
     assert!(s.log().contains("monitor_stopped"), "{}", s.log());
 
     let out = service(&["status"]);
-    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("unit: {}", unit.display())) && said.contains("active"),
+        "the unit file and systemd's word: {said}"
+    );
+    let recorded = std::fs::read_to_string(&calls).expect("calls");
+    assert!(
+        recorded.ends_with("--user status --no-pager --lines=5 sickbay.service\n"),
+        "{recorded}"
+    );
     let out = service(&["uninstall"]);
     assert!(out.status.success());
     assert!(!unit.exists(), "the unit is removed");

@@ -173,12 +173,10 @@ pub fn unit_path(scope: Scope) -> Result<PathBuf, String> {
     match scope {
         Scope::System => Ok(PathBuf::from("/etc/systemd/system").join(UNIT)),
         Scope::User => {
-            let base = std::env::var_os("XDG_CONFIG_HOME")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| directories::BaseDirs::new().map(|b| b.config_dir().to_path_buf()))
+            // `XDG_CONFIG_HOME`, else ~/.config: where systemd looks for a user's units.
+            let base = directories::BaseDirs::new()
                 .ok_or("cannot tell where your user's systemd units go (no home folder)")?;
-            Ok(base.join("systemd/user").join(UNIT))
+            Ok(base.config_dir().join("systemd/user").join(UNIT))
         }
     }
 }
@@ -224,50 +222,35 @@ pub struct Installed {
 
 /// Makes the system service's user (`systemd-sysusers`, else `useradd`).
 fn make_user() -> Result<(), String> {
-    use std::io::Write;
-    let sysusers = Command::new("systemd-sysusers")
-        .arg("-")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            if let Some(mut input) = child.stdin.take() {
-                input.write_all(SYSUSERS.as_bytes())?;
-            }
-            child.wait_with_output()
-        });
-    if !(sysusers.as_ref().is_ok_and(|o| o.status.success()) && known("passwd", "sickbay")) {
-        // A group of the name may be there already (useradd's --user-group then refuses).
-        let group = if known("group", "sickbay") {
-            ["-g", "sickbay"]
-        } else {
-            ["--user-group", ""]
-        };
-        let out = Command::new("useradd")
-            .args(["--system"])
-            .args(group.iter().filter(|a| !a.is_empty()))
-            .args([
-                "--home-dir",
-                SYSTEM_DATA,
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                "sickbay",
-            ])
-            .output()
-            .map_err(|e| format!("cannot make the user sickbay: {e}"))?;
-        if !out.status.success() && !known("passwd", "sickbay") {
-            return Err(format!(
-                "cannot make the user sickbay: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
+    if known("passwd", "sickbay") {
+        return Ok(());
     }
+    let _ = Command::new("systemd-sysusers")
+        .args(["--inline", SYSUSERS.trim_end()])
+        .output();
+    if known("passwd", "sickbay") {
+        return Ok(());
+    }
+    // A group of the name may be there already (useradd's --user-group then refuses).
+    let group: &[&str] = if known("group", "sickbay") {
+        &["-g", "sickbay"]
+    } else {
+        &["--user-group"]
+    };
+    let out = Command::new("useradd")
+        .arg("--system")
+        .args(group)
+        .args(["--home-dir", SYSTEM_DATA, "--no-create-home"])
+        .args(["--shell", "/usr/sbin/nologin", "sickbay"])
+        .output()
+        .map_err(|e| format!("cannot make the user sickbay: {e}"))?;
     if known("passwd", "sickbay") {
         Ok(())
     } else {
-        Err("the user sickbay was not made (systemd-sysusers and useradd both failed)".into())
+        Err(format!(
+            "cannot make the user sickbay (systemd-sysusers, then useradd): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 

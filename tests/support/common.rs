@@ -57,6 +57,13 @@ pub fn image() {
     });
 }
 
+/// Writes an executable script (a stand-in for a program the test cannot run for real).
+pub fn write_script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write the script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
 /// A name unique to this test run.
 pub fn unique(prefix: &str) -> String {
     format!(

@@ -585,6 +585,13 @@ fn guard() -> Result<(), Failure> {
 /// `sickbay service ...`.
 fn service(cli: &Cli, action: &ServiceAction) -> Result<(), Failure> {
     use crate::service::{self as svc, Scope};
+    if !cfg!(target_os = "linux") {
+        return Err(anyhow::anyhow!(
+            "`sickbay service` writes a systemd unit, and this system has no systemd: start \
+             `sickbay watch` with the system's own service manager (launchd, Windows services)"
+        )
+        .into());
+    }
     let scope = |system: bool| if system { Scope::System } else { Scope::User };
     let unit = |system: bool| -> Result<svc::Unit, Failure> {
         let exe = std::env::current_exe()?;
