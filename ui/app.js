@@ -35,7 +35,7 @@ function summary(s) {
   if (!s.docker_reachable) return `Docker unreachable (${s.docker_error ?? s.docker_endpoint})`;
   const watched = s.containers.filter((c) => c.verdict !== null).length;
   const sick = s.containers.filter((c) => c.verdict === "yellow" || c.verdict === "red");
-  if (sick.length) return sick.map((c) => c.standing ?? `${c.name}: ${c.note ?? c.health}`).join(" · ");
+  if (sick.length) return sick.map((c) => c.standing ?? c.name).join(" · ");
   return `${watched} container${watched === 1 ? "" : "s"} healthy`;
 }
 

@@ -24,7 +24,7 @@ pub fn lookup(account: &str) -> Result<Option<String>, String> {
     } else {
         return Ok(None);
     };
-    let mut child = match cmd
+    let child = match cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -34,10 +34,7 @@ pub fn lookup(account: &str) -> Result<Option<String>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot run the keychain tool: {e}")),
     };
-    wait(&mut child)?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("the keychain tool: {e}"))?;
+    let out = finish(child)?;
     let secret = String::from_utf8_lossy(&out.stdout).trim().to_string();
     Ok((out.status.success() && !secret.is_empty()).then_some(secret))
 }
@@ -90,16 +87,21 @@ pub fn store(account: &str, secret: &str) -> Result<(), String> {
                 .map_err(|e| format!("the keychain tool: {e}"))?;
         }
     }
-    wait(&mut child)?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("the keychain tool: {e}"))?;
+    let out = finish(child)?;
     if out.status.success() {
         return Ok(());
     }
     // What the tool says, without the secret should it echo it.
     let said = String::from_utf8_lossy(&out.stderr).replace(secret, "•••");
     Err(format!("the keychain refused: {}", said.trim()))
+}
+
+/// The keychain tool's output once it has ended, waiting at most [`TIMEOUT`].
+fn finish(mut child: std::process::Child) -> Result<std::process::Output, String> {
+    wait(&mut child)?;
+    child
+        .wait_with_output()
+        .map_err(|e| format!("the keychain tool: {e}"))
 }
 
 /// Waits for the keychain tool to end, at most [`TIMEOUT`] (it may wait on a locked keyring).

@@ -13,10 +13,15 @@ pub struct ProbeResult {
     pub error: Option<String>,
 }
 
+/// Whether a probe's answer (`None`: none within the timeout) is a pass: a 2xx status.
+pub fn answered_ok(status: Option<u16>) -> bool {
+    status.is_some_and(|s| (200..300).contains(&s))
+}
+
 impl ProbeResult {
     /// A 2xx answer within the timeout.
     pub fn ok(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s))
+        answered_ok(self.status)
     }
 
     /// The log form: `status:503` or `status:timeout`.

@@ -444,7 +444,6 @@ impl Engine {
     /// The `[[maintenance]]` windows of new settings, in force at once.
     fn set_windows(&mut self, settings: &Settings) {
         self.windows = windows(settings);
-        self.settings.maintenance = settings.maintenance.clone();
         self.reload_snoozes();
     }
 
@@ -1032,6 +1031,18 @@ mod ordering_tests {
         );
         assert_eq!(e.tracked[&id].view().sickbay_restarts, 1);
         assert!(!e.tracked[&id].busy());
+        // A restart Docker refused: said as the request's error, not counted as Sickbay's
+        // restart, and another may be asked for.
+        let t = e.tracked.get_mut(&id).expect("tracked");
+        t.follow_seq = 2;
+        t.asked = true;
+        e.on_asked(&id, 2, "tray", Err("no such container".into()));
+        assert!(
+            details(&e, "restart_requested")[3].ends_with("by:tray error:\"no such container\"")
+        );
+        assert_eq!(details(&e, "container_restarted").len(), 1);
+        assert_eq!(e.tracked[&id].view().sickbay_restarts, 1);
+        assert!(!e.tracked[&id].asked && !e.tracked[&id].busy());
     }
 
     #[test]

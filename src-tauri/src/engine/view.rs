@@ -71,7 +71,8 @@ fn standing(c: &ContainerView, max_attempts: u32) -> Option<String> {
         Trouble::Down
     } else if c.health == Health::Unhealthy {
         Trouble::Unhealthy
-    } else if c.http_status.is_some_and(|s| !(200..300).contains(&s)) {
+    } else if c.response_time_ms.is_some() && !crate::docker::probe::answered_ok(c.http_status) {
+        // Probed (a timeout has no status), and not a pass.
         Trouble::HttpCheck
     } else {
         Trouble::Failing
@@ -415,5 +416,27 @@ async fn live_look(settings: &Settings, store: &Store) -> StatusView {
     StatusView {
         last_sweep: Some(figures),
         ..StatusView::new(docker.endpoint().to_string(), containers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_with_no_answer_is_worded_as_a_failing_http_check() {
+        let info = ContainerInfo::for_tests("abc", RunState::Running);
+        let timed_out = ProbeResult {
+            status: None,
+            response_time_ms: 5000.0,
+            error: Some("timed out".into()),
+        };
+        let incident = Some((1, IncidentKind::HttpProbeFailed, IncidentStatus::Open, 1));
+        let view = container_view(&info, None, None, Some(&timed_out), incident).worded(3);
+        assert_eq!(
+            view.standing.as_deref(),
+            Some("name-abc fails its HTTP check; restarted 1 of 3 times"),
+            "{view:?}"
+        );
     }
 }

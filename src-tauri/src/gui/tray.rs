@@ -242,15 +242,10 @@ fn in_trouble(c: &ContainerView) -> bool {
     matches!(c.verdict, Some(Verdict::Yellow | Verdict::Red))
 }
 
-/// A container in trouble in the engine's words (`ContainerView::standing`).
+/// A container in trouble in the engine's words (`ContainerView::standing`, set for every
+/// container in trouble).
 fn standing(c: &ContainerView) -> String {
-    c.standing.clone().unwrap_or_else(|| {
-        format!(
-            "{}: {}",
-            c.name,
-            c.note.as_deref().unwrap_or(c.health.as_str())
-        )
-    })
+    c.standing.clone().unwrap_or_else(|| c.name.clone())
 }
 
 /// What the renderer must change to go from `old` to `new` (the menu's shape never changes).
